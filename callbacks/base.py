@@ -1,0 +1,58 @@
+"""Shared glue of the suite's per-epoch callbacks."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+
+from callbacks.validation_capture import ValidationCaptureCallback
+from monitor.capture import EvaluationState
+from monitor.writers import SummaryWriters
+
+SUBDIR = "monitor"  # the suite's own run subdirectory (Keras owns train/ and validation/)
+
+
+class ValidationSummaryCallback(keras.callbacks.Callback):
+    """Reads the validation state at epoch end and hands writing to `SummaryWriters`.
+
+    Subclasses implement `write(epoch, state)`, called every `every_n_epochs`
+    epochs (counting from the first) that had a validation pass; it runs on the
+    training thread and should only snapshot numbers and `submit` work.
+    """
+
+    def __init__(self, source: ValidationCaptureCallback, writers: SummaryWriters,
+                 every_n_epochs: int = 1, epochs_per_tag: int = 10):
+        super().__init__()
+        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
+            raise ValueError(
+                f"Invalid value for argument `every_n_epochs`. Received: every_n_epochs={every_n_epochs}"
+            )
+        if not isinstance(epochs_per_tag, int) or epochs_per_tag < 0:
+            raise ValueError(
+                f"Invalid value for argument `epochs_per_tag`. Received: epochs_per_tag={epochs_per_tag}"
+            )
+        self.source = source
+        self.writers = writers
+        self.every_n_epochs = every_n_epochs
+        self.epochs_per_tag = epochs_per_tag
+        self.seconds_on_training_thread = 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch % self.every_n_epochs:
+            return
+        start = time.perf_counter()
+        state = self.source.state_for(epoch)
+        if state is not None:
+            self.write(epoch, state)
+        self.seconds_on_training_thread += time.perf_counter() - start
+
+    def on_train_end(self, logs=None):
+        self.writers.flush()
+
+    def epoch_title(self, epoch: int) -> str:
+        total = (self.params or {}).get("epochs")
+        return f"epoch {epoch + 1}/{total}" if total else f"epoch {epoch + 1}"
+
+    def write(self, epoch: int, state: EvaluationState) -> None:
+        raise NotImplementedError

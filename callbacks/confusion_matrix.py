@@ -1,0 +1,72 @@
+"""ConfusionMatrixCallback: the validation confusion matrix as images, every epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from callbacks.base import SUBDIR, ValidationSummaryCallback
+from monitor import summaries
+from monitor.capture import EvaluationState
+from monitor.metrics import confused_pairs, confused_pairs_markdown
+from monitor.render import confusion_heatmap
+
+MATRICES_FILE = "validation_confusion_matrices.jsonl"
+
+
+def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str, step: int,
+                              epochs_per_tag: int = 0, top_pairs: int = 5) -> None:
+    """Row-normalised and count heatmaps plus the most-confused pairs (default writer)."""
+    for kind, normalized in (("normalized", True), ("counts", False)):
+        png = confusion_heatmap(cm, class_names, f"{title} ({kind})", normalized=normalized)
+        summaries.png_image(
+            summaries.block_tag(f"confusion_matrix/{kind}", step, epochs_per_tag), png, step
+        )
+    if top_pairs:
+        pairs = confused_pairs(cm, class_names, top=top_pairs)
+        summaries.text(
+            summaries.block_tag("text/confused_pairs", step, epochs_per_tag),
+            confused_pairs_markdown(pairs), step,
+        )
+
+
+def accuracy(cm: np.ndarray) -> float:
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else 0.0
+
+
+class ConfusionMatrixCallback(ValidationSummaryCallback):
+    """Writes `confusion_matrix/normalized` and `/counts` images and confused pairs.
+
+    Also appends each epoch's counts to `<logdir>/validation_confusion_matrices.jsonl`.
+
+    ```python
+    capture = ValidationCaptureCallback(num_classes=10)
+    writers = SummaryWriters("logs/run1")
+    cm = ConfusionMatrixCallback(capture, writers, class_names=names)
+    model.fit(x, y, validation_split=0.3, callbacks=[capture, cm])
+    ```
+    """
+
+    def __init__(self, source, writers, class_names, top_pairs: int = 5, **kwargs):
+        super().__init__(source, writers, **kwargs)
+        if not isinstance(top_pairs, int) or top_pairs < 0:
+            raise ValueError(f"Invalid value for argument `top_pairs`. Received: top_pairs={top_pairs}")
+        self.class_names = list(class_names)
+        self.top_pairs = top_pairs
+
+    def write(self, epoch: int, state: EvaluationState) -> None:
+        cm = state.confusion
+        title = f"Validation confusion matrix, {self.epoch_title(epoch)}, accuracy {accuracy(cm):.3f}"
+        path = os.path.join(self.writers.logdir, MATRICES_FILE)
+
+        def work() -> None:
+            write_confusion_summaries(cm, self.class_names, title, epoch,
+                                      self.epochs_per_tag, self.top_pairs)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"epoch": epoch, "class_names": self.class_names,
+                                    "counts": cm.tolist()}) + "\n")
+
+        self.writers.submit(SUBDIR, work)

@@ -1,0 +1,76 @@
+"""PredictionGridCallback: a grid of validation images with their predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from callbacks.base import SUBDIR, ValidationSummaryCallback
+from monitor import summaries
+from monitor.capture import EvaluationState
+from monitor.render import prediction_grid, probability_bars
+
+
+def pick_samples(state: EvaluationState, n: int) -> np.ndarray:
+    """Slot indices of up to `n` captured images, every captured class first, in validation order.
+
+    Slots hold the first k images of each class; taking slot 0 of every class,
+    then slot 1, ..., makes every class present appear when n allows it. The
+    choice depends only on the (fixed) validation order, so it is the same each epoch.
+    """
+    k = state.samples_per_class
+    filled = state.sample_positions >= 0
+    order = [c * k + j for j in range(k) for c in range(len(filled) // k) if filled[c * k + j]]
+    chosen = np.array(order[:n], dtype=np.int64)
+    return chosen[np.argsort(state.sample_positions[chosen], kind="stable")]
+
+
+class PredictionGridCallback(ValidationSummaryCallback):
+    """Writes `predictions/grid` (titled "truth : prediction (confidence %)", green
+    right / red wrong) and `predictions/probabilities` (image beside its class
+    probability bars) for a fixed set of validation images.
+
+    ```python
+    grid = PredictionGridCallback(capture, writers, names, grid_size=18, columns=6)
+    ```
+    """
+
+    def __init__(self, source, writers, class_names, grid_size: int = 18, columns: int = 6,
+                 probability_images: int = 4, **kwargs):
+        super().__init__(source, writers, **kwargs)
+        for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1),
+                                ("probability_images", probability_images, 0)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"Invalid value for argument `{arg}`. Received: {arg}={value}")
+        if grid_size == 0 and probability_images == 0:
+            raise ValueError("PredictionGridCallback needs `grid_size` or `probability_images` > 0")
+        self.class_names = list(class_names)
+        self.grid_size = grid_size
+        self.columns = columns
+        self.probability_images = probability_images
+
+    def write(self, epoch: int, state: EvaluationState) -> None:
+        if state.sample_images is None:
+            return
+        chosen = pick_samples(state, max(self.grid_size, self.probability_images))
+        if chosen.size == 0:
+            return
+        images = state.sample_images[chosen]
+        truth = state.sample_labels[chosen]
+        probs = state.sample_probs[chosen]
+        title = f"Validation predictions, {self.epoch_title(epoch)}"
+        ept = self.epochs_per_tag
+
+        def work() -> None:
+            if self.grid_size:
+                n = self.grid_size
+                png = prediction_grid(images[:n], truth[:n], probs[:n].argmax(1), probs[:n].max(1),
+                                      self.class_names, title, cols=self.columns)
+                summaries.png_image(summaries.block_tag("predictions/grid", epoch, ept), png, epoch)
+            if self.probability_images:
+                n = self.probability_images
+                png = probability_bars(images[:n], truth[:n], probs[:n], self.class_names,
+                                       f"Class probabilities, {self.epoch_title(epoch)}")
+                summaries.png_image(summaries.block_tag("predictions/probabilities", epoch, ept),
+                                    png, epoch)
+
+        self.writers.submit(SUBDIR, work)

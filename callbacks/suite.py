@@ -1,0 +1,90 @@
+"""monitoring_callbacks(): the whole monitoring suite as one list for `model.fit`."""
+
+from __future__ import annotations
+
+import keras
+
+from callbacks.base import ValidationSummaryCallback
+from callbacks.confusion_matrix import ConfusionMatrixCallback
+from callbacks.per_class_metrics import PerClassMetricsCallback
+from callbacks.pr_curves import PRCurvesCallback
+from callbacks.prediction_grid import PredictionGridCallback
+from callbacks.validation_capture import ValidationCaptureCallback
+from monitor.writers import SummaryWriters
+
+
+class MonitoringSuite(list):
+    """A list of Keras callbacks that also owns the run's `SummaryWriters`."""
+
+    def __init__(self, callbacks, writers: SummaryWriters):
+        super().__init__(callbacks)
+        self.writers = writers
+
+    @property
+    def seconds_on_training_thread(self) -> float:
+        return sum(c.seconds_on_training_thread for c in self
+                   if isinstance(c, ValidationSummaryCallback))
+
+    def close(self) -> None:
+        """Wait for all queued images and flush; call after `fit`, also after Ctrl-C."""
+        self.writers.close()
+
+
+def monitoring_callbacks(
+    class_names,
+    logdir: str,
+    *,
+    tensorboard: bool = True,
+    histogram_freq: int = 1,
+    confusion_matrix: bool = True,
+    per_class: bool = True,
+    prediction_grid: bool = True,
+    pr_curves: bool = True,
+    every_n_epochs: int = 1,
+    grid_size: int = 18,
+    grid_columns: int = 6,
+    probability_images: int = 4,
+    confused_pairs: int = 5,
+    epochs_per_tag: int = 10,
+    from_logits: bool | None = None,
+    writers: SummaryWriters | None = None,
+) -> MonitoringSuite:
+    """Callbacks that render the validation pass into TensorBoard every epoch.
+
+    ```python
+    suite = monitoring_callbacks(class_names, "logs/my-run")
+    model.fit(x, y, validation_split=0.3, epochs=10, callbacks=suite)
+    suite.close()
+    ```
+    Writes Keras' own scalars/histograms/graph (`train/`, `validation/`, with
+    `tensorboard=True`) and the suite's images, scalars, text and PR curves
+    (`monitor/`). Image and text tags hold `epochs_per_tag` epochs each so that
+    plain `tensorboard --logdir` serves every epoch (0: one tag per kind).
+    """
+    class_names = [str(c) for c in class_names]
+    if len(class_names) < 2:
+        raise ValueError(f"Invalid value for argument `class_names`. Received: {class_names!r}")
+    if not isinstance(histogram_freq, int) or histogram_freq < 0:
+        raise ValueError(f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}")
+    writers = writers or SummaryWriters(logdir)
+    per_class_slots = -(-max(grid_size, probability_images, 1) // len(class_names))
+    capture = ValidationCaptureCallback(len(class_names), samples_per_class=per_class_slots,
+                                        from_logits=from_logits)
+    common = dict(every_n_epochs=every_n_epochs, epochs_per_tag=epochs_per_tag)
+    callbacks: list[keras.callbacks.Callback] = []
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
+    callbacks.append(capture)
+    if confusion_matrix:
+        callbacks.append(ConfusionMatrixCallback(capture, writers, class_names,
+                                                 top_pairs=confused_pairs, **common))
+    if per_class:
+        callbacks.append(PerClassMetricsCallback(capture, writers, class_names, **common))
+    if prediction_grid and (grid_size or probability_images):
+        callbacks.append(PredictionGridCallback(capture, writers, class_names, grid_size=grid_size,
+                                                columns=grid_columns,
+                                                probability_images=probability_images, **common))
+    if pr_curves:
+        callbacks.append(PRCurvesCallback(capture, writers, class_names,
+                                          every_n_epochs=every_n_epochs))
+    return MonitoringSuite(callbacks, writers)

@@ -1,0 +1,222 @@
+"""Confusion-matrix and precision-recall math (numpy in, numpy out).
+
+Conventions: ``cm[i, j]`` counts samples of true class ``i`` predicted as ``j``.
+Every division by zero yields ``0.0`` (sklearn's ``zero_division=0``) without
+emitting numpy warnings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pandas is imported lazily by the table helpers only
+    import pandas as pd
+
+# TensorBoard's pr_curve plugin divides by max(_MINIMUM_COUNT, denominator).
+PR_MINIMUM_COUNT = 1e-7
+
+
+def _as_cm(cm: np.ndarray) -> np.ndarray:
+    """Validate a square confusion matrix and return it as an ndarray."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be square 2-D, got {cm.shape}")
+    return cm
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Elementwise ``num / den`` as float64, ``0.0`` where ``den == 0``."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def normalize_rows(cm: np.ndarray) -> np.ndarray:
+    """Row-normalise ``cm`` to float rows summing to 1; empty rows stay zero."""
+    cm = _as_cm(cm)
+    return _safe_div(cm, cm.sum(axis=1, keepdims=True))
+
+
+def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class precision, recall, F1 (float, shape (C,)) and int support."""
+    cm = _as_cm(cm)
+    tp = np.diag(cm).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    support = cm.sum(axis=1)
+    # F1 as sklearn computes it: 2 tp / (support + predicted).
+    return {
+        "precision": _safe_div(tp, predicted),
+        "recall": _safe_div(tp, support),
+        "f1": _safe_div(2.0 * tp, support + predicted),
+        "support": support.astype(np.int64),
+    }
+
+
+def averages(cm: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro/weighted P/R/F1 and balanced accuracy, as in sklearn.
+
+    Macro averages run over all C classes (sklearn with ``labels=range(C)``);
+    weighted ones are weighted by support; balanced accuracy averages recall
+    over classes that have support (sklearn's ``balanced_accuracy_score``).
+    """
+    cm = _as_cm(cm)
+    stats = per_class(cm)
+    support = stats["support"].astype(np.float64)
+    total = float(support.sum())
+    out: dict[str, float] = {
+        "accuracy": float(_safe_div(np.trace(cm), total)),
+    }
+    for key in ("precision", "recall", "f1"):
+        values = stats[key]
+        out[f"{key}_macro"] = float(values.mean()) if values.size else 0.0
+        out[f"{key}_weighted"] = (
+            float(np.dot(values, support) / total) if total > 0 else 0.0
+        )
+    present = support > 0
+    out["balanced_accuracy"] = (
+        float(stats["recall"][present].mean()) if present.any() else 0.0
+    )
+    return out
+
+
+def confused_pairs(
+    cm: np.ndarray, class_names: Sequence[str], top: int = 5
+) -> list[tuple[str, str, int]]:
+    """Top off-diagonal cells as ``(true, predicted, count)``, zeros dropped.
+
+    Sorted by count descending; ties by true index, then predicted index.
+    """
+    cm = _as_cm(cm)
+    true_idx, pred_idx = np.nonzero(cm)
+    keep = true_idx != pred_idx
+    true_idx, pred_idx = true_idx[keep], pred_idx[keep]
+    counts = cm[true_idx, pred_idx]
+    # lexsort: last key is primary. nonzero() already orders by (i, j).
+    order = np.lexsort((pred_idx, true_idx, -counts.astype(np.int64)))[:top]
+    return [
+        (str(class_names[true_idx[k]]), str(class_names[pred_idx[k]]), int(counts[k]))
+        for k in order
+    ]
+
+
+def confused_pairs_markdown(pairs: Sequence[tuple[str, str, int]]) -> str:
+    """Markdown list lines like ``- cat → dog: 176``; ``(no confusions)`` if empty."""
+    if not pairs:
+        return "(no confusions)"
+    return "\n".join(f"- {t} → {p}: {int(n)}" for t, p, n in pairs)
+
+
+def per_class_table(cm: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
+    """Per-class metrics as a DataFrame indexed by class name."""
+    import pandas as pd
+
+    stats = per_class(cm)
+    table = pd.DataFrame(
+        {key: stats[key] for key in ("precision", "recall", "f1", "support")},
+        index=pd.Index([str(n) for n in class_names], name="class"),
+    )
+    return table
+
+
+def per_class_markdown(cm: np.ndarray, class_names: Sequence[str]) -> str:
+    """Markdown table of per-class metrics plus macro and weighted averages."""
+    stats = per_class(cm)
+    avg = averages(cm)
+    total = int(stats["support"].sum())
+    lines = [
+        "| class | precision | recall | f1 | support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for k, name in enumerate(class_names):
+        lines.append(
+            f"| {name} | {stats['precision'][k]:.3f} | {stats['recall'][k]:.3f}"
+            f" | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |"
+        )
+    for label, suffix in (("macro avg", "macro"), ("weighted avg", "weighted")):
+        lines.append(
+            f"| **{label}** | {avg[f'precision_{suffix}']:.3f}"
+            f" | {avg[f'recall_{suffix}']:.3f} | {avg[f'f1_{suffix}']:.3f}"
+            f" | {total} |"
+        )
+    return "\n".join(lines)
+
+
+def pr_bucket_indices(scores: np.ndarray, num_thresholds: int) -> np.ndarray:
+    """Bucket of each score: ``floor(clip(s, 0, 1) * (T - 1))`` clipped to [0, T-1].
+
+    The product is computed in the scores' own float dtype (float32 scores ->
+    float32 math), exactly like ``tf.floor(p * (T - 1))`` in TensorBoard's
+    ``pr_curve`` op, so a TensorFlow implementation can match bit for bit.
+    """
+    scores = np.asarray(scores)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    scale = np.asarray(num_thresholds - 1, dtype=scores.dtype)
+    clipped = np.clip(np.nan_to_num(scores, nan=0.0), 0, 1)  # NaN -> bucket 0
+    buckets = np.floor(clipped * scale).astype(np.int64)
+    return np.clip(buckets, 0, num_thresholds - 1)
+
+
+def pr_bucket_histograms(
+    labels: np.ndarray, probs: np.ndarray, num_thresholds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest score histograms: the reference spec for streaming versions.
+
+    ``labels`` int (N,), ``probs`` (N, C). Returns int64 ``(pos_hist, neg_hist)``
+    of shape (C, T): ``pos_hist[c, t]`` counts samples with label ``c`` whose
+    ``probs[:, c]`` falls in bucket ``t`` (see :func:`pr_bucket_indices`);
+    ``neg_hist[c, t]`` the same for samples with another label.
+    """
+    if num_thresholds < 2:
+        raise ValueError("num_thresholds must be >= 2")
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[0] != labels.shape[0]:
+        raise ValueError(f"probs must be (N, C) with N={labels.shape[0]}")
+    n, c = probs.shape
+    buckets = pr_bucket_indices(probs, num_thresholds)  # (N, C)
+    is_pos = labels[:, None] == np.arange(c)[None, :]  # (N, C)
+    flat = np.arange(c)[None, :] * num_thresholds + buckets  # (N, C)
+    size = c * num_thresholds
+    pos = np.bincount(flat[is_pos], minlength=size).reshape(c, num_thresholds)
+    neg = np.bincount(flat[~is_pos], minlength=size).reshape(c, num_thresholds)
+    return pos.astype(np.int64), neg.astype(np.int64)
+
+
+def pr_curve_counts(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.ndarray]:
+    """PR-curve data per class and threshold from bucket histograms (C, T).
+
+    Threshold ``t`` is ``t / (T - 1)``; a sample counts as predicted-positive at
+    ``t`` when its bucket is ``>= t``. Counts are reverse cumulative sums, as in
+    TensorBoard's ``pr_curve`` summary. Precision and recall follow its
+    convention ``tp / max(1e-7, denominator)``, i.e. 0.0 (not 1.0) when nothing
+    is predicted positive / nothing is positive. Returns (C, T) arrays ``tp``,
+    ``fp``, ``tn``, ``fn`` (input dtype), ``precision``, ``recall`` (float64)
+    and ``thresholds`` (T,), ready for ``pr_curve.summary.raw_data_*``.
+    """
+    pos = np.atleast_2d(np.asarray(pos_hist))
+    neg = np.atleast_2d(np.asarray(neg_hist))
+    if pos.shape != neg.shape:
+        raise ValueError(f"histogram shapes differ: {pos.shape} vs {neg.shape}")
+    num_thresholds = pos.shape[-1]
+    tp = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]
+    fp = np.cumsum(neg[:, ::-1], axis=1)[:, ::-1]
+    fn = tp[:, :1] - tp
+    tn = fp[:, :1] - fp
+    tp_f = tp.astype(np.float64)
+    precision = tp_f / np.maximum(PR_MINIMUM_COUNT, tp_f + fp)
+    recall = tp_f / np.maximum(PR_MINIMUM_COUNT, tp_f + fn)
+    thresholds = np.arange(num_thresholds, dtype=np.float64) / max(num_thresholds - 1, 1)
+    return {
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "precision": precision,
+        "recall": recall,
+        "thresholds": thresholds,
+    }

@@ -1,0 +1,60 @@
+"""Thin writers over `tf.summary`: each writes into the current default writer.
+
+Images are written from PNG bytes as TensorBoard's image plugin stores them
+(`[width, height, png]`), so a rendered figure is never decoded and re-encoded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.pr_curve import summary as pr_summary
+
+from monitor.render import png_size
+
+
+def block_tag(tag: str, step: int, epochs_per_tag: int) -> str:
+    """`tag` with the block of epochs `step` falls in, e.g. `cm/epochs_011-020`.
+
+    TensorBoard keeps 10 images (and 10 texts) per tag unless told otherwise; with
+    at most 10 steps per tag, `tensorboard --logdir logs` serves every epoch.
+    `epochs_per_tag=0` keeps one tag for all epochs.
+    """
+    if epochs_per_tag <= 0:
+        return tag
+    first = step // epochs_per_tag * epochs_per_tag + 1
+    return f"{tag}/epochs_{first:03d}-{first + epochs_per_tag - 1:03d}"
+
+
+def png_image(tag: str, png: bytes, step: int, description: str | None = None) -> None:
+    width, height = png_size(png)
+    tensor = tf.constant([str(width), str(height), png], dtype=tf.string)
+    metadata = image_metadata.create_summary_metadata(
+        display_name=None, description=description, converted_to_tensor=True
+    )
+    tf.summary.write(tag, tensor, step=step, metadata=metadata)
+
+
+def text(tag: str, markdown: str, step: int) -> None:
+    tf.summary.text(tag, markdown, step=step)
+
+
+def scalars(values: dict[str, float], step: int) -> None:
+    for tag, value in values.items():
+        tf.summary.scalar(tag, float(value), step=step)
+
+
+def pr_curve(tag: str, counts: dict[str, np.ndarray], step: int) -> None:
+    """One PR curve for TensorBoard's PR-curve plugin from thresholded counts (T,)."""
+    pb = pr_summary.raw_data_pb(
+        tag,
+        true_positive_counts=counts["tp"],
+        false_positive_counts=counts["fp"],
+        true_negative_counts=counts["tn"],
+        false_negative_counts=counts["fn"],
+        precision=counts["precision"],
+        recall=counts["recall"],
+        num_thresholds=len(counts["tp"]),
+    )
+    tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=step)

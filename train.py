@@ -1,0 +1,87 @@
+"""Train a reference CNN with the TensorBoard monitoring suite attached.
+
+    python train.py --model dropout            # the dropout recipe on CIFAR-10
+    tensorboard --logdir logs                  # then watch it
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage too)
+        self.exit(2, f"train.py: error: {message} (see python train.py --help)\n")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from monitor.data import DATASETS
+    from monitor.models import MODELS
+
+    p = _Parser(
+        description="Train a reference CNN and watch every epoch in TensorBoard: confusion "
+        "matrix, per-class precision/recall/F1, sample predictions, PR curves, histograms.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, choices=MODELS, help="reference model (REFERENCE.md)")
+    p.add_argument("--dataset", default="cifar10", choices=DATASETS, help="data set")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's: baseline/dropout 31, "
+                   "tutorial 50, twoblock 10, simple 5)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--learning-rate", type=float, help="optimiser learning rate (default: 0.001)")
+    p.add_argument("--val-split", type=float, default=0.3,
+                   help="fraction of the training set held out for validation (stratified)")
+    p.add_argument("--seed", type=int, default=42, help="seed for split, shuffling and weights")
+    p.add_argument("--data-dir", help="folder with cifar10.npz / mnist.npz or the official "
+                   "files (default: $MONITOR_DATA_DIR, else Keras' download)")
+    p.add_argument("--logdir", default="logs", help="where run directories go")
+    p.add_argument("--run-name", help="run directory name (default: <dataset>-<model>-<time>); "
+                   "an existing one is an error")
+    p.add_argument("--limit", type=int, help="use only N training images (stratified), for quick runs")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs, restoring the "
+                   "best weights; 0 = off (default: tutorial 3, others off)")
+    s = p.add_argument_group("monitoring suite")
+    s.add_argument("--no-suite", dest="suite", action="store_false",
+                   help="only Keras' TensorBoard callback (scalars, histograms, graph)")
+    for part, what in (("histograms", "weight histograms"), ("confusion-matrix", "confusion matrix images"),
+                       ("per-class", "per-class scalars and table"),
+                       ("prediction-grid", "sample-prediction grid and probability images"),
+                       ("pr-curves", "per-class PR curves")):
+        s.add_argument(f"--no-{part}", dest=part.replace("-", "_"), action="store_false",
+                       help=f"turn off {what}")
+    s.add_argument("--every-n-epochs", type=int, default=1, help="write the suite every N epochs")
+    s.add_argument("--grid-size", type=int, default=18, help="images in the prediction grid")
+    s.add_argument("--grid-columns", type=int, default=6, help="columns of the prediction grid")
+    s.add_argument("--probability-images", type=int, default=4,
+                   help="images shown beside their class-probability bars")
+    s.add_argument("--confused-pairs", type=int, default=5, help="most-confused class pairs listed")
+    s.add_argument("--epochs-per-tag", type=int, default=10,
+                   help="epochs per image/text tag, so plain `tensorboard --logdir` serves every "
+                   "epoch (TensorBoard keeps 10 images per tag); 0 = one tag")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from monitor.config import RunConfig
+    from monitor.errors import MonitorError
+    from monitor.training import run
+
+    try:
+        run(RunConfig(**vars(args)))
+    except MonitorError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train.py: interrupted; images written so far are flushed", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
