@@ -13,21 +13,21 @@ from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.writers import SummaryWriters
 
 
-class MonitoringSuite(list):
-    """A list of Keras callbacks that also owns the run's `SummaryWriters`."""
+def close_suite(callbacks) -> None:
+    """Wait for every queued image and flush the suite's event files.
 
-    def __init__(self, callbacks, writers: SummaryWriters):
-        super().__init__(callbacks)
-        self.writers = writers
+    `fit` already does this at its end; call it after a KeyboardInterrupt or
+    when you need the files complete right away (interpreter exit also drains).
+    """
+    for writers in {id(c.writers): c.writers for c in callbacks
+                    if isinstance(c, ValidationSummaryCallback)}.values():
+        writers.close()
 
-    @property
-    def seconds_on_training_thread(self) -> float:
-        return sum(c.seconds_on_training_thread for c in self
-                   if isinstance(c, ValidationSummaryCallback))
 
-    def close(self) -> None:
-        """Wait for all queued images and flush; call after `fit`, also after Ctrl-C."""
-        self.writers.close()
+def seconds_on_training_thread(callbacks) -> float:
+    """Seconds the suite's callbacks have spent in `on_epoch_end` so far."""
+    return sum(c.seconds_on_training_thread for c in callbacks
+               if isinstance(c, ValidationSummaryCallback))
 
 
 def monitoring_callbacks(
@@ -48,14 +48,16 @@ def monitoring_callbacks(
     epochs_per_tag: int = 10,
     from_logits: bool | None = None,
     writers: SummaryWriters | None = None,
-) -> MonitoringSuite:
+) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
 
     ```python
     suite = monitoring_callbacks(class_names, "logs/my-run")
     model.fit(x, y, validation_split=0.3, epochs=10, callbacks=suite)
-    suite.close()
     ```
+    A plain list (Keras flattens callbacks; a list subclass would not be). Every
+    image is in the event files when `fit` returns; after a KeyboardInterrupt call
+    `close_suite(suite)` (interpreter exit drains the queue too).
     Writes Keras' own scalars/histograms/graph (`train/`, `validation/`, with
     `tensorboard=True`) and the suite's images, scalars, text and PR curves
     (`monitor/`). Image and text tags hold `epochs_per_tag` epochs each so that
@@ -87,4 +89,4 @@ def monitoring_callbacks(
     if pr_curves:
         callbacks.append(PRCurvesCallback(capture, writers, class_names,
                                           every_n_epochs=every_n_epochs))
-    return MonitoringSuite(callbacks, writers)
+    return callbacks

@@ -7,7 +7,8 @@ emitting numpy warnings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -73,19 +74,13 @@ def averages(cm: np.ndarray) -> dict[str, float]:
     for key in ("precision", "recall", "f1"):
         values = stats[key]
         out[f"{key}_macro"] = float(values.mean()) if values.size else 0.0
-        out[f"{key}_weighted"] = (
-            float(np.dot(values, support) / total) if total > 0 else 0.0
-        )
+        out[f"{key}_weighted"] = float(np.dot(values, support) / total) if total > 0 else 0.0
     present = support > 0
-    out["balanced_accuracy"] = (
-        float(stats["recall"][present].mean()) if present.any() else 0.0
-    )
+    out["balanced_accuracy"] = float(stats["recall"][present].mean()) if present.any() else 0.0
     return out
 
 
-def confused_pairs(
-    cm: np.ndarray, class_names: Sequence[str], top: int = 5
-) -> list[tuple[str, str, int]]:
+def confused_pairs(cm: np.ndarray, class_names: Sequence[str], top: int = 5) -> list[tuple[str, str, int]]:
     """Top off-diagonal cells as ``(true, predicted, count)``, zeros dropped.
 
     Sorted by count descending; ties by true index, then predicted index.
@@ -97,10 +92,7 @@ def confused_pairs(
     counts = cm[true_idx, pred_idx]
     # lexsort: last key is primary. nonzero() already orders by (i, j).
     order = np.lexsort((pred_idx, true_idx, -counts.astype(np.int64)))[:top]
-    return [
-        (str(class_names[true_idx[k]]), str(class_names[pred_idx[k]]), int(counts[k]))
-        for k in order
-    ]
+    return [(str(class_names[true_idx[k]]), str(class_names[pred_idx[k]]), int(counts[k])) for k in order]
 
 
 def confused_pairs_markdown(pairs: Sequence[tuple[str, str, int]]) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import math
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from monitor.metrics import normalize_rows
@@ -24,14 +25,14 @@ BAR_COLOR = "#777777"
 
 
 def _to_png(fig: Figure, dpi: int = DPI) -> bytes:
-    """Encode ``fig`` as PNG (fast zlib level) and release its artists."""
+    """Encode ``fig`` as PNG with fast zlib compression.
+
+    The figure is not cleared afterwards (``fig.clear()`` costs ~40 ms because
+    it rebuilds ticks): no pyplot manager references it, so it is freed as
+    soon as the caller drops it.
+    """
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
-    finally:
-        # fig.clear() costs ~40 ms (it rebuilds ticks); dropping the last
-        # reference is enough since no pyplot manager holds the figure.
-        del fig
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
@@ -59,7 +60,7 @@ def _display_images(images: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(out), 0.0, 1.0)
 
 
-def _show(ax, image: np.ndarray) -> None:
+def _show(ax: Axes, image: np.ndarray) -> None:
     """Draw one (H, W, C) image in [0, 1]; single channel in grey."""
     if image.shape[-1] == 1:
         ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
@@ -67,8 +68,9 @@ def _show(ax, image: np.ndarray) -> None:
         ax.imshow(image[..., :3], interpolation="nearest")
 
 
-def _heatmap_axes(names: Sequence[str], annot_chars: int) -> tuple[Figure, object, object, float]:
-    """Figure, heatmap axes, colorbar axes and annotation font size (0: none).
+def _heatmap_axes(names: Sequence[str], annot_chars: int) -> tuple[Figure, Axes, Axes, float, bool]:
+    """Figure, heatmap axes, colorbar axes, annotation font size (0: none) and
+    whether x tick labels should be rotated (names longer than 3 characters).
 
     Margins are computed in inches from the label lengths instead of using a
     layout engine, which would cost ~60 ms per render.
@@ -77,7 +79,8 @@ def _heatmap_axes(names: Sequence[str], annot_chars: int) -> tuple[Figure, objec
     label_chars = max((len(s) for s in names), default=1)
     char_in = 0.6 * 10 / 72  # approximate width of a 10 pt character
     left = 0.5 + label_chars * char_in
-    bottom = 0.5 + 0.72 * (label_chars * char_in + 0.15)
+    rotate = label_chars > 3
+    bottom = 0.45 + (0.65 * (label_chars * char_in + 0.15) if rotate else 0.2)
     top, right = 0.45, 1.0
     cell = min(0.55, 16.0 / n)
     width = max(left + cell * n + right, 6.0)
@@ -90,7 +93,7 @@ def _heatmap_axes(names: Sequence[str], annot_chars: int) -> tuple[Figure, objec
         (1 - (right - 0.2) / width, bottom / height, 0.22 / width, 1 - (bottom + top) / height)
     )
     font = min(10.0, cell * 72 * 0.85 / (0.6 * annot_chars))
-    return fig, ax, cax, (font if font >= 5.0 else 0.0)
+    return fig, ax, cax, (font if font >= 5.0 else 0.0), rotate
 
 
 def confusion_heatmap(
@@ -122,7 +125,7 @@ def confusion_heatmap(
 
     max_value = float(np.max(data)) if data.size else 0.0
     width_chars = 4 if normalized else max(1, len(str(int(max_value))))
-    fig, ax, cax, font = _heatmap_axes(names, width_chars)
+    fig, ax, cax, font, rotate = _heatmap_axes(names, width_chars)
     sns.heatmap(
         frame,
         ax=ax,
@@ -137,10 +140,13 @@ def confusion_heatmap(
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
     ax.set_title(title, fontsize=12)
-    ax.tick_params(axis="x", labelrotation=45)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-        label.set_rotation_mode("anchor")
+    if rotate:
+        ax.tick_params(axis="x", labelrotation=45)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    else:
+        ax.tick_params(axis="x", labelrotation=0)
     ax.tick_params(axis="y", labelrotation=0)
     return _to_png(fig)
 
@@ -165,10 +171,10 @@ def prediction_grid(
     ncols = max(1, min(cols, k))
     nrows = max(1, math.ceil(k / ncols))
     cell_w, cell_h = 2.3, 2.35
-    fig = Figure(figsize=(cell_w * ncols, cell_h * nrows + 0.5), dpi=DPI)
+    title_w = 0.6 * 13 / 72 * len(title) + 0.4  # rough width of the 13 pt suptitle
+    fig = Figure(figsize=(max(cell_w * ncols, title_w), cell_h * nrows + 0.5), dpi=DPI)
     top = 1.0 - 0.5 / (cell_h * nrows + 0.5)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01,
-                        wspace=0.08, hspace=0.25)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08, hspace=0.25)
     fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + 0.5), va="top")
     for i in range(k):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -214,9 +220,14 @@ def probability_bars(
     row_h = 2.6 if long_names else 2.1
     height = row_h * k + 0.5
     fig = Figure(figsize=(8.0, height), dpi=DPI)
-    fig.subplots_adjust(left=0.03, right=0.98, bottom=(0.75 if long_names else 0.45) / height,
-                        top=1.0 - 0.55 / height, wspace=0.15,
-                        hspace=(0.85 if long_names else 0.55) / row_h * 2)
+    fig.subplots_adjust(
+        left=0.03,
+        right=0.98,
+        bottom=(0.75 if long_names else 0.45) / height,
+        top=1.0 - 0.55 / height,
+        wspace=0.15,
+        hspace=(0.85 if long_names else 0.55) / row_h * 2,
+    )
     fig.suptitle(title, fontsize=13, y=1.0 - 0.1 / height, va="top")
     grid = fig.add_gridspec(k, 2, width_ratios=[1.0, 2.6])
     xs = np.arange(n)
@@ -243,9 +254,13 @@ def probability_bars(
         ax_bar.set_ylim(0.0, 1.0)
         ax_bar.set_xlim(-0.6, n - 0.4)
         ax_bar.set_xticks(xs)
-        ax_bar.set_xticklabels(names, rotation=35 if long_names else 0,
-                               ha="right" if long_names else "center",
-                               rotation_mode="anchor", fontsize=9)
+        ax_bar.set_xticklabels(
+            names,
+            rotation=35 if long_names else 0,
+            ha="right" if long_names else "center",
+            rotation_mode="anchor",
+            fontsize=9,
+        )
         ax_bar.set_yticks([0.0, 0.5, 1.0])
         ax_bar.tick_params(axis="y", labelsize=8)
     return _to_png(fig)

@@ -57,4 +57,5 @@ def pr_curve(tag: str, counts: dict[str, np.ndarray], step: int) -> None:
         recall=counts["recall"],
         num_thresholds=len(counts["tp"]),
     )
+    pb.value[0].tag = tag  # raw_data_pb appends "/pr_curves"; keep the tag we document
     tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=step)

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from callbacks.confusion_matrix import accuracy, write_confusion_summaries
 from callbacks.per_class_metrics import write_per_class_summaries
-from callbacks.suite import monitoring_callbacks
+from callbacks.suite import monitoring_callbacks, seconds_on_training_thread
 from monitor import data as data_mod
 from monitor import runs, summaries
 from monitor.capture import EvaluationCapture
@@ -134,7 +134,7 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         raise
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history["loss"])
-    suite_seconds = getattr(callbacks[0], "seconds_on_training_thread", None) if c.suite else None
+    suite_seconds = seconds_on_training_thread(callbacks) if c.suite else None
 
     model_path = os.path.join(run_dir, MODEL_FILE)
     model.save(model_path)

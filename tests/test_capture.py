@@ -1,0 +1,119 @@
+"""EvaluationCapture: the streamed state equals what predict() gives, for every label/output form."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.metrics import confusion_matrix
+
+from monitor.capture import EvaluationCapture
+from monitor.metrics import normalize_rows, pr_bucket_histograms
+from tests.helpers import tiny_data, tiny_model
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("labels", ["sparse", "column", "one_hot"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_streamed_state_equals_predict(logits, labels, jit):
+    x, y = tiny_data(200)
+    model = tiny_model(logits=logits, one_hot=labels == "one_hot")
+    model.jit_compile = jit
+    targets = {"sparse": y, "column": y[:, None], "one_hot": keras.utils.to_categorical(y, 3)}[labels]
+    capture = EvaluationCapture(3, num_thresholds=11, samples_per_class=2)
+    capture.attach(model)
+    model.evaluate(x, targets, batch_size=32, verbose=0)
+    state = capture.read()
+    probs = model.predict(x, batch_size=32, verbose=0)
+    if logits:
+        probs = tf.nn.softmax(probs).numpy()
+    np.testing.assert_array_equal(state.confusion, confusion_matrix(y, probs.argmax(1), labels=range(3)))
+    pos, neg = pr_bucket_histograms(y, probs, 11)
+    # a score exactly on a bucket edge may land either side in float32: allow a move of one sample
+    assert np.abs(state.pos_hist - pos).sum() <= 2 and np.abs(state.neg_hist - neg).sum() <= 2
+    filled = state.sample_positions >= 0
+    assert filled.all()
+    np.testing.assert_array_equal(y[state.sample_positions], state.sample_labels)
+    for c in range(3):  # the first two images of each class, in evaluation order
+        np.testing.assert_array_equal(state.sample_positions[2 * c:2 * c + 2], np.flatnonzero(y == c)[:2])
+    np.testing.assert_allclose(state.sample_images, x[state.sample_positions])
+    np.testing.assert_allclose(state.sample_probs, probs[state.sample_positions], atol=1e-5)
+
+
+def test_reset_and_detach():
+    x, y = tiny_data(100)
+    model = tiny_model()
+    capture = EvaluationCapture(3)
+    capture.attach(model)
+    model.evaluate(x, y, verbose=0)
+    capture.reset()
+    model.evaluate(x[:10], y[:10], verbose=0)
+    assert capture.read().count == 10
+    capture.detach()
+    assert "test_step" not in model.__dict__ and "compute_metrics" not in model.__dict__
+    model.evaluate(x, y, verbose=0)
+    assert capture.read().count == 10  # detached: nothing more streamed
+
+
+def test_training_batches_are_not_counted():
+    x, y = tiny_data(90)
+    model = tiny_model()
+    capture = EvaluationCapture(3)
+    capture.attach(model)
+    model.fit(x, y, epochs=1, batch_size=30, verbose=0)
+    assert capture.read().count == 0
+
+
+class _Constant(keras.layers.Layer):
+    """Outputs a fixed probability row for every input."""
+
+    def __init__(self, row, **kwargs):
+        super().__init__(**kwargs)
+        self.row = row
+
+    def call(self, x):
+        return tf.tile(tf.constant([self.row], tf.float32), [tf.shape(x)[0], 1])
+
+
+def test_one_class_model_gives_a_column_of_ones():
+    x, y = tiny_data(60)
+    model = keras.Sequential([keras.Input((8, 8, 3)), _Constant([0.1, 0.7, 0.2])])
+    model.compile(loss="sparse_categorical_crossentropy")
+    capture = EvaluationCapture(3)
+    capture.attach(model)
+    model.evaluate(x, y, verbose=0)
+    norm = normalize_rows(capture.read().confusion)
+    np.testing.assert_allclose(norm, [[0, 1, 0]] * 3)
+
+
+def test_perfect_model_gives_identity_and_empty_class_no_nan():
+    y = np.array([0, 1, 0, 1, 0, 1] * 5)  # class 2 never occurs
+    x = keras.utils.to_categorical(y, 3).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+    model.compile(loss="categorical_crossentropy")
+    capture = EvaluationCapture(3)
+    capture.attach(model)
+    model.evaluate(x, keras.utils.to_categorical(y, 3), verbose=0)
+    state = capture.read()
+    norm = normalize_rows(state.confusion)
+    assert not np.isnan(norm).any()
+    np.testing.assert_allclose(norm, np.diag([1.0, 1.0, 0.0]))
+    assert state.sample_images is None  # not an image model: no grid, no crash
+
+
+def test_saved_model_with_capture_attached_loads_with_plain_keras(tmp_path):
+    x, y = tiny_data(60)
+    model = tiny_model()
+    capture = EvaluationCapture(3)
+    capture.attach(model)
+    model.evaluate(x, y, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    code = ("import sys, keras; m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+            "print(m.count_params())")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == str(model.count_params())
