@@ -20,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv=None) -> argparse.Namespace:
     from monitor.data import DATASETS
-    from monitor.models import MODELS
+    from monitor.recipes import MODELS
 
     p = _Parser(
         description="Train a reference CNN and watch every epoch in TensorBoard: confusion "
@@ -69,11 +69,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from monitor.config import RunConfig
+    from monitor.data import load_splits
     from monitor.errors import MonitorError
-    from monitor.training import run
 
     try:
-        run(RunConfig(**vars(args)))
+        # Flags and data are checked before TensorFlow loads: errors come at once, alone.
+        config = RunConfig(**vars(args)).resolved()
+        splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.limit)
+        from monitor.training import run
+
+        run(config, splits)
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2

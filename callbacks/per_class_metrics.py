@@ -22,7 +22,7 @@ def per_class_scalars(cm: np.ndarray, class_names: list[str]) -> dict[str, float
     values = per_class(cm)
     out = {}
     for metric in ("precision", "recall", "f1"):
-        for name, value in zip(class_names, values[metric]):
+        for name, value in zip(class_names, values[metric], strict=True):
             out[f"per_class/{metric}/{tag_name(name)}"] = float(value)
     out.update({f"averages/{k}": float(v) for k, v in averages(cm).items()})
     return out

@@ -31,7 +31,7 @@ class PRCurvesCallback(ValidationSummaryCallback):
             for c, name in enumerate(self.class_names):
                 summaries.pr_curve(
                     summaries.block_tag(f"pr_curves/{tag_name(name)}", epoch, self.epochs_per_tag),
-                    {k: v[c] for k, v in counts.items()}, epoch,
+                    {k: v[c] for k, v in counts.items() if k != "thresholds"}, epoch,
                 )
 
         self.writers.submit(SUBDIR, work)

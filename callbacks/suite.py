@@ -67,7 +67,9 @@ def monitoring_callbacks(
     if len(class_names) < 2:
         raise ValueError(f"Invalid value for argument `class_names`. Received: {class_names!r}")
     if not isinstance(histogram_freq, int) or histogram_freq < 0:
-        raise ValueError(f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}")
+        raise ValueError(
+            f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}"
+        )
     writers = writers or SummaryWriters(logdir)
     per_class_slots = -(-max(grid_size, probability_images, 1) // len(class_names))
     capture = ValidationCaptureCallback(len(class_names), samples_per_class=per_class_slots,

@@ -18,7 +18,8 @@ tensorboard --logdir logs --host 127.0.0.1 \
 ```
 `--samples_per_plugin` is keyed by plugin name (`images`, `text`, `pr_curves`,
 `scalars`, ...; both TensorBoard's Python loader and its Rust data server read
-it); a `--samples_per_plugin` given here is merged over these values.
+it; a count of 0 keeps everything); a `--samples_per_plugin` given here is
+merged over these values, e.g. `--samples_per_plugin images=0,scalars=5000`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from monitor.data import DATASETS
 from monitor.errors import MonitorError
-from monitor.models import MODELS, recipe
+from monitor.recipes import MODELS, recipe
 
 
 @dataclass

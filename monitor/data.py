@@ -391,9 +391,14 @@ def load(name: str, data_dir: str | None = None) -> Dataset:
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     resolved = resolve_data_dir(data_dir)
-    if resolved is not None:
+    if resolved is None:
+        return _load_from_keras(name)
+    try:
         return _load_from_dir(name, resolved)
-    return _load_from_keras(name)
+    except DataError as err:
+        if data_dir is None:  # say where the folder came from
+            raise DataError(f"{err} (the folder is ${ENV_VAR})") from None
+        raise
 
 
 # --------------------------------------------------------------------------
@@ -474,3 +479,25 @@ def file_sha256(path: str) -> str | None:
     else:
         _hash_file(path, digest)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Splits:
+    """A data set's training/validation hold-out; the test split stays in `dataset`."""
+
+    dataset: Dataset
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def load_splits(
+    name: str, data_dir: str | None, val_split: float, seed: int, limit: int | None = None
+) -> Splits:
+    """`load`, then `stratified_subset` to `limit` images (if given), then `split`."""
+    ds = load(name, data_dir)
+    x, y = ds.x_train, ds.y_train
+    if limit:
+        x, y = stratified_subset(x, y, limit, seed)
+    return Splits(ds, *split(x, y, val_split, seed))

@@ -7,26 +7,12 @@ the same in every run. Models contain only stock Keras layers, so a saved
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 from keras import layers
 
-from monitor.errors import MonitorError
+from monitor.recipes import MODELS, RECIPES, Recipe, recipe
 
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a reference model is trained."""
-
-    optimizer: str  # "rmsprop" or "adam"
-    learning_rate: float
-    one_hot_labels: bool  # categorical (one-hot) vs sparse (integer) labels
-    from_logits: bool
-    epochs: int
-    batch_size: int
-    early_stopping: int  # patience on val_loss; 0 = off
-    rescale_in_model: bool  # True: the model gets raw 0..255 pixels
+__all__ = ["MODELS", "RECIPES", "Recipe", "build", "compile_model", "recipe"]
 
 
 def _conv(filters: int, name: str, padding: str = "same") -> layers.Layer:
@@ -102,17 +88,6 @@ def _simple(num_classes: int) -> list[layers.Layer]:
     ]
 
 
-_VGG = dict(optimizer="rmsprop", learning_rate=1e-3, one_hot_labels=True, from_logits=False,
-            epochs=31, batch_size=256, early_stopping=0, rescale_in_model=False)
-
-RECIPES: dict[str, Recipe] = {
-    "baseline": Recipe(**_VGG),
-    "dropout": Recipe(**_VGG),
-    "tutorial": Recipe("adam", 1e-3, False, True, 50, 256, 3, True),
-    "twoblock": Recipe("adam", 1e-3, False, False, 10, 10, 0, False),
-    "simple": Recipe("adam", 1e-3, False, False, 5, 32, 0, False),
-}
-
 _STACKS = {
     "baseline": _baseline,
     "dropout": _dropout,
@@ -120,17 +95,6 @@ _STACKS = {
     "twoblock": _twoblock,
     "simple": _simple,
 }
-
-MODELS = tuple(RECIPES)
-
-
-def recipe(name: str) -> Recipe:
-    if name not in RECIPES:
-        raise MonitorError(
-            f"unknown model {name!r}: choose one of {', '.join(MODELS)}"
-        )
-    return RECIPES[name]
-
 
 def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
     """An uncompiled reference model for `input_shape` (H, W, C) and `num_classes`."""

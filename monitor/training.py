@@ -49,23 +49,30 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def seeded_model(c: RunConfig, input_shape, num_classes: int) -> keras.Model:
+    """The compiled model of run `c`; the same seed gives the same initial weights."""
+    keras.utils.set_random_seed(c.seed)
+    model = build(c.model, input_shape, num_classes)
+    compile_model(model, c.model, c.learning_rate)
+    return model
+
+
 def flags_markdown(config: RunConfig) -> str:
     rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in config.as_dict().items())
     return "| flag | value |\n|---|---|\n" + rows
 
 
-def run(config: RunConfig, out=sys.stdout) -> dict:
+def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout) -> dict:
     """Train, monitor, save and test one run; returns the metrics.json content.
 
     Raises MonitorError for bad input before anything is written to disk.
     """
     start = time.time()
     c = config.resolved()
-    ds = data_mod.load(c.dataset, c.data_dir)
-    x_all, y_all = ds.x_train, ds.y_train
-    if c.limit:
-        x_all, y_all = data_mod.stratified_subset(x_all, y_all, c.limit, c.seed)
-    x_tr, y_tr, x_val, y_val = data_mod.split(x_all, y_all, c.val_split, c.seed)
+    if splits is None:
+        splits = data_mod.load_splits(c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
+    ds = splits.dataset
+    x_tr, y_tr, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
     num_classes = len(ds.class_names)
     run_dir = runs.create_run_dir(runs.run_dir_path(c.logdir, c.dataset, c.model, c.run_name))
     print(f"Run directory: {run_dir}", file=out)
@@ -81,9 +88,7 @@ def run(config: RunConfig, out=sys.stdout) -> dict:
 
 def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: float, out) -> dict:
     x_tr, y_tr, x_val, y_val = arrays
-    keras.utils.set_random_seed(c.seed)
-    model = build(c.model, ds.x_train.shape[1:], num_classes)
-    compile_model(model, c.model, c.learning_rate)
+    model = seeded_model(c, ds.x_train.shape[1:], num_classes)
     train_ds = make_dataset(*prepare_arrays(x_tr, y_tr, c.model, num_classes), c.batch_size, True, c.seed)
     val_ds = make_dataset(*prepare_arrays(x_val, y_val, c.model, num_classes), c.batch_size, False, c.seed)
 

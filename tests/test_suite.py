@@ -68,7 +68,8 @@ def test_images_are_pngs_of_the_stated_size(split_run):
         for event in acc.Tensors(tag):
             width, height, png = tf.make_ndarray(event.tensor_proto)
             decoded = tf.io.decode_png(png)
-            assert decoded.shape[:2] == (int(height), int(width)) and png_size(png) == (int(width), int(height))
+            assert decoded.shape[:2] == (int(height), int(width))
+            assert png_size(png) == (int(width), int(height))
             assert int(width) > 300 and int(height) > 300
 
 
@@ -85,7 +86,7 @@ def test_streamed_matrix_equals_predict_and_sklearn(split_run):
     acc = accumulator(os.path.join(run_dir, "monitor"))
     p, r, f1, _ = precision_recall_fscore_support(split_run["y_val"], pred, labels=range(3), zero_division=0)
     for metric, values in (("precision", p), ("recall", r), ("f1", f1)):
-        for name, value in zip(NAMES, values):
+        for name, value in zip(NAMES, values, strict=True):
             event = acc.Tensors(f"per_class/{metric}/{name}")[-1]
             assert event.step == EPOCHS - 1
             assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(value, abs=1e-6)
