@@ -25,9 +25,9 @@ def close_suite(callbacks) -> None:
 
 
 def seconds_on_training_thread(callbacks) -> float:
-    """Seconds the suite's callbacks have spent in `on_epoch_end` so far."""
+    """Seconds the suite's callbacks have spent on the training thread so far."""
     return sum(c.seconds_on_training_thread for c in callbacks
-               if isinstance(c, ValidationSummaryCallback))
+               if isinstance(c, ValidationSummaryCallback | ValidationCaptureCallback))
 
 
 def monitoring_callbacks(

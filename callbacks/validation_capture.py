@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import keras
@@ -41,6 +42,7 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         self._state: EvaluationState | None = None
         self._state_epoch: int | None = None
         self._warned = False
+        self.seconds_on_training_thread = 0.0  # resetting and reading the state
 
     def on_train_begin(self, logs=None):
         self.capture.attach(self.model)
@@ -49,12 +51,16 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_test_begin(self, logs=None):
+        start = time.perf_counter()
         self.capture.reset()
+        self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_test_end(self, logs=None):
         if self._epoch is not None:
+            start = time.perf_counter()
             self._state = self.capture.read()
             self._state_epoch = self._epoch
+            self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_train_end(self, logs=None):
         self.capture.detach()
