@@ -154,3 +154,30 @@ def test_help_explains_every_flag():
                  "--seed", "--data-dir", "--logdir", "--run-name", "--limit", "--early-stopping",
                  "--no-suite", "--every-n-epochs", "--grid-size", "--epochs-per-tag"):
         assert flag in out.stdout
+
+
+@needs_data
+def test_ctrl_c_keeps_every_finished_epoch(tmp_path):
+    """SIGINT mid-run: exit 130, metrics.json says interrupted, every finished epoch has its images."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--model", "simple", "--dataset", "mnist",
+         "--limit", "300", "--epochs", "200", "--logdir", str(tmp_path), "--run-name", "r"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    matrices = tmp_path / "r" / "validation_confusion_matrices.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if matrices.exists() and len(matrices.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["epochs_run"] >= 2
+    tags = read_tags(str(tmp_path / "r"))["monitor"]
+    steps = set(tags["confusion_matrix/normalized/epochs_001-010"])
+    assert set(range(metrics["epochs_run"])) <= steps
