@@ -44,12 +44,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from monitor.runs import package_versions  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
 DATASET = "cifar10"
 MODEL = "dropout"
@@ -57,8 +58,6 @@ SEED = 42
 VAL_SPLIT = 0.3
 WAYS = ("plain", "reference", "suite", "trainpy")
 FIRST_EPOCH, LAST_EPOCH = 2, 8  # 1-based epochs the medians are taken over
-PACKAGES = ("tensorflow", "keras", "tensorboard", "numpy", "matplotlib", "seaborn", "pandas",
-            "scikit-learn")
 
 MAX_SUITE_RATIO = 1.03
 MIN_REFERENCE_FACTOR = 10.0
@@ -484,16 +483,6 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "loadavg_at_start": os.getloadavg(),
     }
-
-
-def package_versions() -> dict:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def parse_ways(text: str) -> list[str]:
