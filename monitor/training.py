@@ -168,6 +168,7 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         wall_time_s=round(time.time() - start, 2),
         fit_time_s=round(fit_seconds, 2),
         suite_seconds_on_training_thread=suite_seconds,
+        suite_seconds_in_background=round(writers.busy_seconds, 3),
         history=hist,
         final={
             "train": {"loss": last["loss"], "accuracy": last["accuracy"]},

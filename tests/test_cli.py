@@ -55,6 +55,7 @@ def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
     assert len(metrics["history"]["val_loss"]) == 2
     assert metrics["parameters"] == built.count_params()
     assert 0 < metrics["suite_seconds_on_training_thread"] < metrics["fit_time_s"]
+    assert metrics["suite_seconds_in_background"] > 0  # rendering and writing, off the training thread
     for split in ("train", "validation", "test"):
         assert 0.0 <= metrics["final"][split]["accuracy"] <= 1.0
     prov = metrics["provenance"]
