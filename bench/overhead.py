@@ -509,7 +509,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None,
                    help="directory holding cifar10.npz (default: $MONITOR_DATA_DIR, else "
                         "../shared/data next to the project if it has cifar10.npz, else Keras' download)")
-    p.add_argument("--out", default=None, help="also write the report as JSON here")
+    p.add_argument("--out", default=None,
+                   help="also write the report as JSON here, and as markdown beside it (.md)")
     p.add_argument("--keep-logs", action="store_true", help="keep the per-way logs and event files")
     p.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -564,10 +565,13 @@ def main(argv=None) -> int:
         "targets": targets(summaries, renders),
         "total_s": time.perf_counter() - start,
     }
-    print(markdown(report))
+    table = markdown(report)
+    print(table)
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"JSON report: {args.out}", file=sys.stderr)
+        out = Path(args.out)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        out.with_suffix(".md").write_text(table + "\n", encoding="utf-8")
+        print(f"Reports: {out} and {out.with_suffix('.md')}", file=sys.stderr)
     if args.keep_logs:
         print(f"Logs kept in {workdir}", file=sys.stderr)
     else:
