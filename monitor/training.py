@@ -107,9 +107,11 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         callbacks = [keras.callbacks.TensorBoard(run_dir, histogram_freq=1 if c.histograms else 0)]
     history = keras.callbacks.History()
     callbacks = [*callbacks, history]
+    early_stop = None
     if c.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=c.early_stopping, restore_best_weights=True))
+        early_stop = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=c.early_stopping, restore_best_weights=True)
+        callbacks.append(early_stop)
 
     record = {
         "status": "running",
@@ -139,6 +141,11 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         raise
     fit_seconds = time.time() - fit_start
     epochs_run = len(history.history["loss"])
+    # restore_best_weights puts the best epoch's weights back when fit ends, stopped early or not:
+    # the saved and tested model is that epoch's.
+    weights_epoch = epochs_run
+    if early_stop is not None and early_stop.best_weights is not None:
+        weights_epoch = early_stop.best_epoch + 1
     suite_seconds = seconds_on_training_thread(callbacks) if c.suite else None
 
     model_path = os.path.join(run_dir, MODEL_FILE)
@@ -148,7 +155,8 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         reloaded, *prepare_arrays(ds.x_test, ds.y_test, c.model, num_classes), c.batch_size, num_classes
     )
     step = epochs_run - 1
-    title = f"Test confusion matrix after {epochs_run} epochs, accuracy {accuracy(test_cm):.3f}"
+    restored = f" (weights of epoch {weights_epoch})" if weights_epoch != epochs_run else ""
+    title = f"Test confusion matrix after {epochs_run} epochs{restored}, accuracy {accuracy(test_cm):.3f}"
 
     def write_test() -> None:
         write_confusion_summaries(test_cm, ds.class_names, title, step, top_pairs=c.confused_pairs)
@@ -160,19 +168,20 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
     runs.write_confusion_csv(os.path.join(run_dir, runs.TEST_CONFUSION_FILE), test_cm, ds.class_names)
 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    last = {k: v[-1] for k, v in hist.items()}
+    at = {k: v[weights_epoch - 1] for k, v in hist.items()}
     pc = per_class(test_cm)
     record.update(
         status="completed",
         epochs_run=epochs_run,
+        weights_epoch=weights_epoch,
         wall_time_s=round(time.time() - start, 2),
         fit_time_s=round(fit_seconds, 2),
         suite_seconds_on_training_thread=suite_seconds,
         suite_seconds_in_background=round(writers.busy_seconds, 3),
         history=hist,
         final={
-            "train": {"loss": last["loss"], "accuracy": last["accuracy"]},
-            "validation": {"loss": last.get("val_loss"), "accuracy": last.get("val_accuracy")},
+            "train": {"loss": at["loss"], "accuracy": at["accuracy"]},
+            "validation": {"loss": at.get("val_loss"), "accuracy": at.get("val_accuracy")},
             "test": {"loss": float(test_logs["loss"]), "accuracy": float(test_logs["accuracy"])},
         },
         test_per_class={name: {m: float(pc[m][i]) for m in ("precision", "recall", "f1")}
@@ -183,7 +192,9 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         record["early_stopped"] = True
     runs.write_json(metrics_path, record)
     print(f"Test accuracy {test_logs['accuracy']:.4f}, loss {test_logs['loss']:.4f} "
-          f"({epochs_run} epochs, {record['wall_time_s']:.0f} s)", file=out)
+          f"({epochs_run} epochs, {record['wall_time_s']:.0f} s"
+          + (f"; weights of epoch {weights_epoch}, restored by early stopping)" if restored else ")"),
+          file=out)
     print(f"Run directory: {run_dir}", file=out)
     print(f"Open it:       tensorboard --logdir {c.logdir}", file=out, flush=True)
     return record

@@ -77,6 +77,36 @@ def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
     assert reload.stdout.split()[-1] == str(built.count_params())
 
 
+@needs_data
+def test_early_stopping_saves_and_reports_the_restored_epoch(tmp_path, monkeypatch):
+    """val_loss never "improves" by 100, so epoch 1 stays best and patience 1 stops after epoch 2."""
+    import functools
+    import io
+
+    import keras
+
+    from monitor import training
+    from monitor.data import load_splits
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping",
+                        functools.partial(keras.callbacks.EarlyStopping, min_delta=100.0))
+    config = RunConfig(model="simple", dataset="mnist", epochs=6, batch_size=64, early_stopping=1,
+                       limit=300, logdir=str(tmp_path), run_name="es")
+    splits = load_splits("mnist", DATA_DIR, 0.3, 42, 300)
+    printed = io.StringIO()
+    record = training.run(config, splits, out=printed)
+    assert "(2 epochs, " in printed.getvalue()
+    assert "; weights of epoch 1, restored by early stopping)" in printed.getvalue()
+    history = record["history"]
+    assert record["epochs_run"] == 2 and record["early_stopped"] is True
+    assert record["weights_epoch"] == 1
+    assert record["final"]["validation"]["loss"] == history["val_loss"][0] != history["val_loss"][1]
+    assert record["final"]["train"]["accuracy"] == history["accuracy"][0]
+    assert json.loads((tmp_path / "es" / "metrics.json").read_text())["weights_epoch"] == 1
+    tags = read_tags(str(tmp_path / "es"))
+    assert tags["test"]["confusion_matrix/normalized"] == [1]
+
+
 def test_same_seed_same_initial_weights():
     config = RunConfig(model="simple", dataset="mnist", seed=7).resolved()
     a = seeded_model(config, (28, 28, 1), 10).get_weights()

@@ -182,6 +182,17 @@ def test_interrupted_fit_still_has_every_finished_epoch(tmp_path):
         assert tags[f"{kind}/{BLOCK}"] == [0, 1, 2], kind
 
 
+def test_early_stopping_leaves_every_epoch_in_the_events_when_fit_returns(tmp_path):
+    """EarlyStopping ends fit after epoch 2 of 10; nothing is closed by hand before reading."""
+    x, y = tiny_data(120)
+    suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False)
+    # min_delta this large: epoch 1 is the best, epoch 2 is no improvement, patience 1 stops.
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=100.0)
+    history = tiny_model().fit(x, y, validation_split=0.3, epochs=10, verbose=0, callbacks=[*suite, stop])
+    assert len(history.history["loss"]) == 2 and stop.stopped_epoch == 1
+    assert read_tags(str(tmp_path))["monitor"] == {tag: [0, 1] for tag in expected_monitor_tags()}
+
+
 def test_no_figures_or_memory_growth_across_epochs(tmp_path):
     import matplotlib._pylab_helpers as helpers
 
