@@ -73,6 +73,12 @@ class EvaluationCapture:
             return
         if self._model is not None:
             self.detach()
+        units = _output_units(model)
+        if units is not None and units != self.num_classes:
+            raise ValueError(
+                f"The model outputs {units} classes but the monitor has {self.num_classes} class "
+                "names. Pass one class name per output unit, in output order."
+            )
         self._model = model
         if self.from_logits is None:
             self._resolved_logits = _loss_from_logits(model)
@@ -221,6 +227,18 @@ class EvaluationCapture:
 
 def _strategy(model):
     return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+
+def _output_units(model) -> int | None:
+    """The last output dimension of a built single-output model, else None (unknown yet)."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1:
+        return None
+    units = outputs[0].shape[-1]
+    return int(units) if units is not None else None
 
 
 def _loss_from_logits(model) -> bool | None:

@@ -160,6 +160,14 @@ def test_invalid_arguments_are_refused(tmp_path, kwargs, message):
         monitoring_callbacks(NAMES, str(tmp_path), **kwargs)
 
 
+def test_class_names_that_do_not_match_the_model_are_refused(tmp_path):
+    x, y = tiny_data(60)
+    suite = monitoring_callbacks(NAMES[:2], str(tmp_path), tensorboard=False)
+    with pytest.raises(ValueError, match="model outputs 3 classes but the monitor has 2 class names"):
+        tiny_model().fit(x, y, validation_split=0.3, epochs=1, verbose=0, callbacks=suite)
+    close_suite(suite)
+
+
 def test_interrupted_fit_still_has_every_finished_epoch(tmp_path):
     """Ctrl-C (KeyboardInterrupt) in epoch 4, no close(): exit still drains the image queue."""
     script = textwrap.dedent(f"""
