@@ -74,6 +74,11 @@ class EvaluationCapture:
         if self._model is not None:
             self.detach()
         units = _output_units(model)
+        if units == 1:
+            raise ValueError(
+                "The model has 1 output unit (a sigmoid binary classifier?); the monitor needs one "
+                f"output per class, softmax or logits: Dense({self.num_classes}) for these class names."
+            )
         if units is not None and units != self.num_classes:
             raise ValueError(
                 f"The model outputs {units} classes but the monitor has {self.num_classes} class "

@@ -166,6 +166,13 @@ def test_class_names_that_do_not_match_the_model_are_refused(tmp_path):
     with pytest.raises(ValueError, match="model outputs 3 classes but the monitor has 2 class names"):
         tiny_model().fit(x, y, validation_split=0.3, epochs=1, verbose=0, callbacks=suite)
     close_suite(suite)
+    suite = monitoring_callbacks(NAMES[:2], str(tmp_path / "binary"), tensorboard=False)
+    binary = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                               keras.layers.Dense(1, activation="sigmoid")])
+    binary.compile("adam", "binary_crossentropy")
+    with pytest.raises(ValueError, match=r"1 output unit .* Dense\(2\)"):
+        binary.fit(x, (y > 0).astype("float32"), validation_split=0.3, epochs=1, verbose=0, callbacks=suite)
+    close_suite(suite)
 
 
 def test_interrupted_fit_still_has_every_finished_epoch(tmp_path):
