@@ -118,3 +118,27 @@ def test_saved_model_with_capture_attached_loads_with_plain_keras(tmp_path):
                          timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == str(model.count_params())
+
+
+def test_grid_picks_the_same_images_each_pass_and_every_present_class():
+    from callbacks.prediction_grid import pick_samples
+
+    x, y = tiny_data(200, classes=3)
+    keep = y != 1  # class 1 has no validation images
+    x, y = x[keep], y[keep]
+    model = tiny_model()
+    capture = EvaluationCapture(3, samples_per_class=3)
+    capture.attach(model)
+    picks = []
+    for _ in range(2):  # two validation passes, the model changing in between
+        capture.reset()
+        model.evaluate(x, y, batch_size=32, verbose=0)
+        state = capture.read()
+        chosen = pick_samples(state, 4)
+        picks.append(state.sample_positions[chosen])
+        model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(picks[0], picks[1])
+    assert list(picks[0]) == sorted(picks[0])  # shown in validation order
+    assert set(y[picks[0]]) == {0, 2}
+    first = [np.flatnonzero(y == c)[:2] for c in (0, 2)]
+    assert set(picks[0]) == set(np.concatenate(first))
