@@ -196,26 +196,22 @@ def run_worker(way: str, args: argparse.Namespace) -> dict:
     import keras
 
     from callbacks.suite import close_suite, monitoring_callbacks, seconds_on_training_thread
-    from monitor import data as data_mod
-    from monitor.models import build, compile_model, recipe
-    from monitor.training import make_dataset, prepare_arrays
+    from monitor.config import RunConfig
+    from monitor.data import load_splits
+    from monitor.training import make_dataset, prepare_arrays, seeded_model
 
-    ds = data_mod.load(DATASET, args.data_dir)
-    class_names = list(ds.class_names)
-    x, y = ds.x_train, ds.y_train
-    if args.train_size:
-        x, y = data_mod.stratified_subset(x, y, args.train_size, SEED)
-    x_tr, y_tr, x_val, y_val = data_mod.split(x, y, VAL_SPLIT, SEED)
-    del ds, x, y
+    config = RunConfig(model=MODEL, dataset=DATASET, val_split=VAL_SPLIT, seed=SEED).resolved()
+    splits = load_splits(DATASET, args.data_dir, VAL_SPLIT, SEED, args.train_size)
+    class_names = list(splits.dataset.class_names)
+    x_tr, y_tr, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
+    del splits  # drops the full data set (test split included) before training
     num_classes = len(class_names)
     xt, yt = prepare_arrays(x_tr, y_tr, MODEL, num_classes)
     xv, yv = prepare_arrays(x_val, y_val, MODEL, num_classes)
     del x_tr, y_tr, x_val
 
-    keras.utils.set_random_seed(SEED)
-    model = build(MODEL, xt.shape[1:], num_classes)
-    compile_model(model, MODEL)
-    batch_size = recipe(MODEL).batch_size
+    model = seeded_model(config, xt.shape[1:], num_classes)
+    batch_size = config.batch_size
 
     TimedCallback, EpochClock = worker_callbacks()
     totals = {"monitoring": 0.0, "tensorboard": 0.0}
