@@ -155,8 +155,10 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         reloaded, *prepare_arrays(ds.x_test, ds.y_test, c.model, num_classes), c.batch_size, num_classes
     )
     step = epochs_run - 1
-    restored = f" (weights of epoch {weights_epoch})" if weights_epoch != epochs_run else ""
-    title = f"Test confusion matrix after {epochs_run} epochs{restored}, accuracy {accuracy(test_cm):.3f}"
+    restored = weights_epoch != epochs_run
+    title = (f"Test confusion matrix after {epochs_run} epochs"
+             + (f" (weights of epoch {weights_epoch})" if restored else "")
+             + f", accuracy {accuracy(test_cm):.3f}")
 
     def write_test() -> None:
         write_confusion_summaries(test_cm, ds.class_names, title, step, top_pairs=c.confused_pairs)
