@@ -20,14 +20,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import keras
-import numpy as np
 import pytest
 
 from callbacks.suite import close_suite, monitoring_callbacks
 from monitor.board import tensorboard_command
+from tests.helpers import NAMES, tiny_data, tiny_model
 
-CLASSES = ["cat", "dog", "bird"]
+CLASSES = NAMES
 EPOCHS = 12
 ALL_STEPS = set(range(EPOCHS))
 BLOCKS = ("epochs_001-010", "epochs_011-020")
@@ -39,17 +38,8 @@ READY_SECONDS = 60
 
 
 def _train(run_dir: Path, n: int, seed: int, **suite_kwargs) -> None:
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 8, 8, 3), dtype=np.float32)
-    y = rng.integers(0, len(CLASSES), n)
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Conv2D(4, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(len(CLASSES), activation="softmax"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = tiny_data(n, classes=len(CLASSES), seed=seed)
+    model = tiny_model(classes=len(CLASSES), seed=seed)
     suite = monitoring_callbacks(CLASSES, str(run_dir), **suite_kwargs)
     try:
         model.fit(x, y, validation_split=0.3, epochs=EPOCHS, batch_size=64, callbacks=suite, verbose=0)
