@@ -1,16 +1,21 @@
 """train.py as a user runs it: real data subsets, real event files, real errors."""
 
+import functools
+import io
 import json
 import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 import train
+from monitor import training
 from monitor.config import RunConfig
+from monitor.data import load_splits
 from monitor.training import seeded_model
 from tests.helpers import read_tags
 
@@ -80,14 +85,6 @@ def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
 @needs_data
 def test_early_stopping_saves_and_reports_the_restored_epoch(tmp_path, monkeypatch):
     """val_loss never "improves" by 100, so epoch 1 stays best and patience 1 stops after epoch 2."""
-    import functools
-    import io
-
-    import keras
-
-    from monitor import training
-    from monitor.data import load_splits
-
     monkeypatch.setattr(keras.callbacks, "EarlyStopping",
                         functools.partial(keras.callbacks.EarlyStopping, min_delta=100.0))
     config = RunConfig(model="simple", dataset="mnist", epochs=6, batch_size=64, early_stopping=1,
