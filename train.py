@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dataset", default="cifar10", choices=DATASETS, help="data set")
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's: baseline/dropout 31, "
                    "tutorial 50, twoblock 10, simple 5)")
-    p.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="global batch size, split across devices and "
+                   "workers under --strategy (default: the recipe's)")
     p.add_argument("--learning-rate", type=float, help="optimiser learning rate (default: 0.001)")
     p.add_argument("--val-split", type=float, default=0.3,
                    help="fraction of the training set held out for validation (stratified)")
@@ -45,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs, restoring the "
                    "best weights; 0 = off (default: tutorial 3, others off)")
+    p.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy: mirrored = every local GPU; multiworker = the cluster "
+                   "in TF_CONFIG (needs --run-name; only the chief writes)")
     s = p.add_argument_group("monitoring suite")
     s.add_argument("--no-suite", dest="suite", action="store_false",
                    help="only Keras' TensorBoard callback (scalars, histograms, graph)")

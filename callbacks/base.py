@@ -8,6 +8,7 @@ import keras
 
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.capture import EvaluationState
+from monitor.distribution import model_is_chief
 from monitor.writers import SummaryWriters
 
 SUBDIR = "monitor"  # the suite's own run subdirectory (Keras owns train/ and validation/)
@@ -19,6 +20,8 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
     Subclasses implement `write(epoch, state)`, called every `every_n_epochs`
     epochs (counting from the first) that had a validation pass; it runs on the
     training thread and should only snapshot numbers and `submit` work.
+    Only the chief worker writes. Whatever fails in here is warned about once
+    and turns the suite's writing off; it never reaches `fit`.
     """
 
     def __init__(self, source: ValidationCaptureCallback, writers: SummaryWriters,
@@ -38,17 +41,31 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         self.epochs_per_tag = epochs_per_tag
         self.seconds_on_training_thread = 0.0
 
+    def on_train_begin(self, logs=None):
+        try:
+            if not model_is_chief(self.model):
+                self.writers.writing = False
+        except Exception as err:  # noqa: BLE001
+            self.writers.fail("cannot tell whether this worker is the chief", err)
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch % self.every_n_epochs:
+        if epoch % self.every_n_epochs or not self.writers.active:
             return
         start = time.perf_counter()
-        state = self.source.state_for(epoch)
-        if state is not None:
-            self.write(epoch, state)
+        try:
+            state = self.source.state_for(epoch)
+            if state is not None:
+                self.write(epoch, state)
+        except Exception as err:  # noqa: BLE001 - the suite must never stop training
+            self.writers.fail(f"{type(self).__name__} at epoch {epoch + 1}", err)
         self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_train_end(self, logs=None):
         self.writers.flush()
+
+    def submit(self, work, what: str | None = None) -> None:
+        """Queue `work` for the background thread, writing into the suite's directory."""
+        self.writers.submit(SUBDIR, work, what=what or f"{type(self).__name__} rendering/writing")
 
     def epoch_title(self, epoch: int) -> str:
         total = (self.params or {}).get("epochs")

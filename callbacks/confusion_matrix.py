@@ -7,13 +7,14 @@ import os
 
 import numpy as np
 
-from callbacks.base import SUBDIR, ValidationSummaryCallback
+from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.metrics import confused_pairs, confused_pairs_markdown
 from monitor.render import confusion_heatmap
 
 MATRICES_FILE = "validation_confusion_matrices.jsonl"
+DENSE_MAX_CLASSES = 100  # above: the JSONL lists nonzero cells only
 
 
 def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str, step: int,
@@ -30,6 +31,29 @@ def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str
             summaries.block_tag("text/confused_pairs", step, epochs_per_tag),
             confused_pairs_markdown(pairs), step,
         )
+
+
+def matrix_record(epoch: int, class_names: list[str], cm: np.ndarray) -> dict:
+    """One line of the JSONL file: dense `counts` up to `DENSE_MAX_CLASSES` classes,
+    else `nonzero`: `[true, predicted, count]` triples (a 1,000-class matrix is mostly zeros)."""
+    record = {"epoch": epoch, "class_names": list(class_names)}
+    if len(class_names) <= DENSE_MAX_CLASSES:
+        record["counts"] = cm.tolist()
+    else:
+        rows, cols = np.nonzero(cm)
+        record["nonzero"] = np.stack([rows, cols, cm[rows, cols]], axis=1).tolist()
+    return record
+
+
+def matrix_from_record(record: dict) -> np.ndarray:
+    """The (C, C) counts of a `matrix_record` line, dense or sparse."""
+    if "counts" in record:
+        return np.asarray(record["counts"], dtype=np.int64)
+    c = len(record["class_names"])
+    cm = np.zeros((c, c), np.int64)
+    triples = np.asarray(record["nonzero"], dtype=np.int64).reshape(-1, 3)
+    cm[triples[:, 0], triples[:, 1]] = triples[:, 2]
+    return cm
 
 
 def accuracy(cm: np.ndarray) -> float:
@@ -66,7 +90,6 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
             write_confusion_summaries(cm, self.class_names, title, epoch,
                                       self.epochs_per_tag, self.top_pairs)
             with open(path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"epoch": epoch, "class_names": self.class_names,
-                                    "counts": cm.tolist()}) + "\n")
+                f.write(json.dumps(matrix_record(epoch, self.class_names, cm)) + "\n")
 
-        self.writers.submit(SUBDIR, work)
+        self.submit(work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from callbacks.base import SUBDIR, ValidationSummaryCallback
+from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.render import prediction_grid, probability_bars
@@ -13,13 +13,14 @@ from monitor.render import prediction_grid, probability_bars
 def pick_samples(state: EvaluationState, n: int) -> np.ndarray:
     """Slot indices of up to `n` captured images, every captured class first, in validation order.
 
-    Slots hold the first k images of each class; taking slot 0 of every class,
-    then slot 1, ..., makes every class present appear when n allows it. The
-    choice depends only on the (fixed) validation order, so it is the same each epoch.
+    Slots come in blocks of k, one block per class (the first k images of that
+    class); taking slot 0 of every block, then slot 1, ..., makes every class
+    present appear when n allows it. The choice depends only on the (fixed)
+    validation order, so it is the same each epoch.
     """
     k = state.samples_per_class
     filled = state.sample_positions >= 0
-    order = [c * k + j for j in range(k) for c in range(len(filled) // k) if filled[c * k + j]]
+    order = [b * k + j for j in range(k) for b in range(len(filled) // k) if filled[b * k + j]]
     chosen = np.array(order[:n], dtype=np.int64)
     return chosen[np.argsort(state.sample_positions[chosen], kind="stable")]
 
@@ -35,7 +36,7 @@ class PredictionGridCallback(ValidationSummaryCallback):
     """
 
     def __init__(self, source, writers, class_names, grid_size: int = 18, columns: int = 6,
-                 probability_images: int = 4, **kwargs):
+                 probability_images: int = 4, display_transform=None, **kwargs):
         super().__init__(source, writers, **kwargs)
         for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1),
                                 ("probability_images", probability_images, 0)):
@@ -47,6 +48,11 @@ class PredictionGridCallback(ValidationSummaryCallback):
         self.grid_size = grid_size
         self.columns = columns
         self.probability_images = probability_images
+        if display_transform is not None and not callable(display_transform):
+            raise ValueError("Invalid value for argument `display_transform`: expected a callable "
+                             f"(images -> uint8 or [0, 1] floats). Received: {display_transform!r}")
+        self.display_transform = display_transform
+        self._display = {"display_transform": display_transform} if display_transform else {}
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.sample_images is None:
@@ -64,13 +70,13 @@ class PredictionGridCallback(ValidationSummaryCallback):
             if self.grid_size:
                 n = self.grid_size
                 png = prediction_grid(images[:n], truth[:n], probs[:n].argmax(1), probs[:n].max(1),
-                                      self.class_names, title, cols=self.columns)
+                                      self.class_names, title, cols=self.columns, **self._display)
                 summaries.png_image(summaries.block_tag("predictions/grid", epoch, ept), png, epoch)
             if self.probability_images:
                 n = self.probability_images
                 png = probability_bars(images[:n], truth[:n], probs[:n], self.class_names,
-                                       f"Class probabilities, {self.epoch_title(epoch)}")
+                                       f"Class probabilities, {self.epoch_title(epoch)}", **self._display)
                 summaries.png_image(summaries.block_tag("predictions/probabilities", epoch, ept),
                                     png, epoch)
 
-        self.writers.submit(SUBDIR, work)
+        self.submit(work)

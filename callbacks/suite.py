@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from callbacks.base import ValidationSummaryCallback
+from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confusion_matrix import ConfusionMatrixCallback
 from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
@@ -47,6 +48,7 @@ def monitoring_callbacks(
     confused_pairs: int = 5,
     epochs_per_tag: int = 10,
     from_logits: bool | None = None,
+    display_transform=None,
     writers: SummaryWriters | None = None,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
@@ -71,13 +73,12 @@ def monitoring_callbacks(
             f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}"
         )
     writers = writers or SummaryWriters(logdir)
-    per_class_slots = -(-max(grid_size, probability_images, 1) // len(class_names))
-    capture = ValidationCaptureCallback(len(class_names), samples_per_class=per_class_slots,
+    capture = ValidationCaptureCallback(len(class_names), sample_slots=max(grid_size, probability_images),
                                         from_logits=from_logits)
     common = dict(every_n_epochs=every_n_epochs, epochs_per_tag=epochs_per_tag)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
+        callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
     callbacks.append(capture)
     if confusion_matrix:
         callbacks.append(ConfusionMatrixCallback(capture, writers, class_names,
@@ -87,7 +88,8 @@ def monitoring_callbacks(
     if prediction_grid and (grid_size or probability_images):
         callbacks.append(PredictionGridCallback(capture, writers, class_names, grid_size=grid_size,
                                                 columns=grid_columns,
-                                                probability_images=probability_images, **common))
+                                                probability_images=probability_images,
+                                                display_transform=display_transform, **common))
     if pr_curves:
         callbacks.append(PRCurvesCallback(capture, writers, class_names,
                                           every_n_epochs=every_n_epochs))

@@ -15,6 +15,8 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
 
     The other suite callbacks read `state_for(epoch)` in `on_epoch_end`; it is
     None for an epoch without a validation pass (then they write nothing).
+    If the capture cannot attach to the model or read its state, it warns once
+    and stays off for the run; `fit` goes on.
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10)
@@ -22,52 +24,76 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, num_classes: int, samples_per_class: int = 2, num_thresholds: int = 101,
+    def __init__(self, num_classes: int, sample_slots: int = 18, num_thresholds: int = 101,
                  from_logits: bool | None = None):
         super().__init__()
-        if samples_per_class < 1:
-            raise ValueError(
-                "Invalid value for argument `samples_per_class`. "
-                f"Received: samples_per_class={samples_per_class}"
-            )
-        if num_thresholds < 2:
-            raise ValueError(
-                f"Invalid value for argument `num_thresholds`. Received: num_thresholds={num_thresholds}"
-            )
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,
-            samples_per_class=samples_per_class, from_logits=from_logits,
+            sample_slots=sample_slots, from_logits=from_logits,
         )
         self._epoch: int | None = None
         self._state: EvaluationState | None = None
         self._state_epoch: int | None = None
         self._warned = False
+        self.failed: str | None = None  # what went wrong, once the capture turned itself off
         self.seconds_on_training_thread = 0.0  # resetting and reading the state
 
+    def fail(self, what: str, error: BaseException) -> None:
+        """Turn the capture off for the rest of the run, with one warning."""
+        if self.failed is None:
+            self.failed = f"{what}: {type(error).__name__}: {error}"
+            warnings.warn(f"monitor: {self.failed}. The monitoring suite is off for the rest of this "
+                          "run; training goes on.", RuntimeWarning, stacklevel=2)
+        try:
+            self.capture.detach()
+        except Exception:  # noqa: BLE001 - already off; never reach fit
+            pass
+
     def on_train_begin(self, logs=None):
-        self.capture.attach(self.model)
+        if self.failed is not None:
+            return
+        try:
+            self.capture.attach(self.model)
+        except Exception as err:  # noqa: BLE001 - the suite must never stop training
+            self.fail("cannot attach to the model's validation pass", err)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_test_begin(self, logs=None):
+        if self.failed is not None:
+            return
         start = time.perf_counter()
-        self.capture.reset()
+        try:
+            self.capture.reset()
+        except Exception as err:  # noqa: BLE001
+            self.fail("cannot reset the streamed state", err)
         self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_test_end(self, logs=None):
-        if self._epoch is not None:
-            start = time.perf_counter()
+        # Under MultiWorkerMirroredStrategy reading sums across workers: every
+        # worker reads here, whether or not it writes anything afterwards.
+        if self._epoch is None or self.failed is not None:
+            return
+        start = time.perf_counter()
+        try:
             self._state = self.capture.read()
             self._state_epoch = self._epoch
-            self.seconds_on_training_thread += time.perf_counter() - start
+        except Exception as err:  # noqa: BLE001
+            self.fail("cannot read the streamed state", err)
+        self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_train_end(self, logs=None):
-        self.capture.detach()
+        try:
+            self.capture.detach()
+        except Exception as err:  # noqa: BLE001
+            self.fail("cannot detach from the model", err)
         self._epoch = None
 
     def state_for(self, epoch: int) -> EvaluationState | None:
         """The validation state of `epoch`, or None (warned once) if it had no validation pass."""
+        if self.failed is not None or self.capture.unreadable is not None:
+            return None  # already warned, once
         if self._state_epoch == epoch and self._state is not None and self._state.count > 0:
             return self._state
         if not self._warned:

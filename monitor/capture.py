@@ -3,13 +3,26 @@
 `EvaluationCapture.attach(model)` wraps the model's `test_step` and
 `compute_metrics` on the instance (not in `compile()`), so every evaluation
 batch also updates a few variables: confusion-matrix counts, per-class score
-histograms for PR curves, and the first few images of every class with their
-predicted probabilities. Nothing is predicted twice and nothing of ours enters
-the compiled model, its logs or its saved file; `detach()` restores the model.
+histograms for PR curves, and a few sample images with their predicted
+probabilities. Nothing is predicted twice and nothing of ours enters the
+compiled model, its logs or its saved file; `detach()` restores the model.
+
+Cost per batch of N images and C classes is O(N*C) whatever the number of PR
+thresholds T: counts are scatter-added at flat indices (true, predicted) and
+(class, bucket), never built as one-hot (N, C) x (N, C) products or (N, C, T)
+tensors.
+
+Under `tf.distribute` every variable is created in `attach`, under the model's
+strategy scope, before any replica function runs. Counts are `ON_READ`
+variables with `SUM` aggregation: each replica adds to its own copy and a read
+sums them over replicas and workers, so the matrix counts every validation
+image once. Sample images come from the first replica (of each worker) alone:
+the first images of each class that replica saw, in its own evaluation order.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -19,13 +32,17 @@ import tensorflow as tf
 
 @dataclass(frozen=True)
 class EvaluationState:
-    """A numpy snapshot of one evaluation pass."""
+    """A numpy snapshot of one evaluation pass.
+
+    Sample slots come in blocks of `samples_per_class`: block b holds the first
+    images of the b-th class seen (classes in order of first appearance).
+    """
 
     confusion: np.ndarray  # (C, C) int64, rows = true class
     pos_hist: np.ndarray  # (C, T) positives whose score fell in bucket t
     neg_hist: np.ndarray  # (C, T) negatives whose score fell in bucket t
-    sample_images: np.ndarray | None  # (S, H, W, Ch) float32, first k of each class
-    sample_labels: np.ndarray  # (S,) true class of each slot
+    sample_images: np.ndarray | None  # (S, H, W, Ch) float32, None if not captured
+    sample_labels: np.ndarray  # (S,) true class of each slot, -1 = empty slot
     sample_probs: np.ndarray  # (S, C) probabilities
     sample_positions: np.ndarray  # (S,) position in evaluation order, -1 = empty slot
     samples_per_class: int
@@ -33,6 +50,16 @@ class EvaluationState:
     @property
     def count(self) -> int:
         return int(self.confusion.sum())
+
+
+def sample_layout(num_classes: int, sample_slots: int) -> tuple[int, int]:
+    """`(blocks, per_block)`: enough slots for `sample_slots` images, every class first.
+
+    With C <= S every class gets ceil(S / C) slots; with more classes than slots,
+    the first S classes seen get one each.
+    """
+    per_block = max(1, math.ceil(sample_slots / num_classes))
+    return min(num_classes, math.ceil(sample_slots / per_block)), per_block
 
 
 class EvaluationCapture:
@@ -52,23 +79,35 @@ class EvaluationCapture:
         self,
         num_classes: int,
         num_thresholds: int = 101,
-        samples_per_class: int = 2,
+        sample_slots: int = 18,
         from_logits: bool | None = None,
     ):
-        if num_classes < 2:
+        if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Invalid value for argument `num_classes`. Received: {num_classes}")
+        if not isinstance(num_thresholds, int) or num_thresholds < 2:
+            raise ValueError(
+                f"Invalid value for argument `num_thresholds`. Received: num_thresholds={num_thresholds}"
+            )
+        if not isinstance(sample_slots, int) or sample_slots < 0:
+            raise ValueError(
+                f"Invalid value for argument `sample_slots`. Received: sample_slots={sample_slots}"
+            )
         self.num_classes = num_classes
         self.num_thresholds = num_thresholds
-        self.samples_per_class = samples_per_class
+        self.blocks, self.samples_per_class = sample_layout(num_classes, max(sample_slots, 1))
+        self.slots = self.blocks * self.samples_per_class
         self.from_logits = from_logits
         self._model = None
         self._active = False  # True while Keras traces/runs test_step
         self._vars: dict[str, tf.Variable] = {}
-        self._images: tf.Variable | None = None
+        self._image_shape: tuple[int, ...] | None = None
         self._warned: set[str] = set()
+        self.unreadable: str | None = None  # why nothing is captured (an output or target we cannot read)
 
     # -- attaching -------------------------------------------------------
     def attach(self, model) -> None:
+        """Wrap `model`'s evaluation step; raises ValueError for a model the
+        monitor cannot read (a one-unit or mismatched output)."""
         if self._model is model:
             return
         if self._model is not None:
@@ -84,11 +123,14 @@ class EvaluationCapture:
                 f"The model outputs {units} classes but the monitor has {self.num_classes} class "
                 "names. Pass one class name per output unit, in output order."
             )
+        image_shape = _input_image_shape(model)
+        if image_shape is None and not self._vars:
+            self._warn_once("input", "monitor: the model input is not an image of fully known shape "
+                            "(batch, H, W[, C]); sample images are not captured")
+        with _strategy(model).scope():
+            self._create_variables(image_shape)
         self._model = model
-        if self.from_logits is None:
-            self._resolved_logits = _loss_from_logits(model)
-        else:
-            self._resolved_logits = self.from_logits
+        self._resolved_logits = _loss_from_logits(model) if self.from_logits is None else self.from_logits
         original_test_step = model.test_step
         original_compute_metrics = model.compute_metrics
 
@@ -104,8 +146,6 @@ class EvaluationCapture:
                 self._update(x, y, y_pred)
             return original_compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-        with _strategy(model).scope():
-            self._create_count_variables()
         model.test_step = test_step
         model.compute_metrics = compute_metrics
         model.test_function = None  # retrace with the wrapped step
@@ -120,55 +160,65 @@ class EvaluationCapture:
 
     # -- state -----------------------------------------------------------
     def reset(self) -> None:
-        for var in list(self._vars.values()) + ([self._images] if self._images is not None else []):
-            var.assign(tf.zeros_like(var))
-        if "positions" in self._vars:
-            self._vars["positions"].assign(-tf.ones_like(self._vars["positions"]))
+        for name, var in self._vars.items():
+            fill = -1 if name in _EMPTY_IS_MINUS_ONE else 0
+            var.assign(tf.fill(var.shape, tf.cast(fill, var.dtype)))
 
     def read(self) -> EvaluationState:
-        v = {k: var.numpy() for k, var in self._vars.items()}
-        s = self.num_classes * self.samples_per_class
-        if self._images is not None:
-            images = self._images.numpy()[:s]
-            probs = v["probs"][:s]
-            positions = v["positions"][:s]
-        else:
-            images, probs, positions = None, np.zeros((s, self.num_classes)), -np.ones(s, np.int64)
+        """The state summed over replicas (and workers); every worker must call it
+        alike under MultiWorkerMirroredStrategy, since summing is a collective."""
+        c, t, s = self.num_classes, self.num_thresholds, self.slots
+        if not self._vars:
+            empty = np.zeros((c, t), np.int64)
+            return EvaluationState(np.zeros((c, c), np.int64), empty, empty.copy(), None,
+                                   -np.ones(s, np.int64), np.zeros((s, c)), -np.ones(s, np.int64),
+                                   self.samples_per_class)
+        v = {k: var.numpy() for k, var in self._vars.items()}  # fixed order: same on every worker
+        pos = np.rint(v["pos_hist"]).astype(np.int64)
+        positions = v["positions"][:s].astype(np.int64)
         return EvaluationState(
             confusion=np.rint(v["confusion"]).astype(np.int64),
-            pos_hist=np.rint(v["pos_hist"]).astype(np.int64),
-            neg_hist=np.rint(v["neg_hist"]).astype(np.int64),
-            sample_images=images,
-            sample_labels=np.repeat(np.arange(self.num_classes), self.samples_per_class),
-            sample_probs=probs,
+            pos_hist=pos,
+            neg_hist=np.rint(v["score_hist"]).astype(np.int64) - pos,
+            sample_images=v["images"][:s] if "images" in v else None,
+            sample_labels=np.where(positions >= 0, v["slot_labels"][:s], -1).astype(np.int64),
+            sample_probs=v["probs"][:s].astype(np.float64),
             sample_positions=positions,
             samples_per_class=self.samples_per_class,
         )
 
     # -- graph side ------------------------------------------------------
-    def _variable(self, name, value, dtype):
-        return tf.Variable(
-            tf.cast(value, dtype),
-            trainable=False,
-            name=f"monitor_{name}",
-            synchronization=tf.VariableSynchronization.ON_READ,
-            aggregation=tf.VariableAggregation.SUM,
-        )
-
-    def _create_count_variables(self) -> None:
+    def _create_variables(self, image_shape) -> None:
         if self._vars:
             return
-        c, t = self.num_classes, self.num_thresholds
-        s = c * self.samples_per_class + 1  # the extra slot takes samples we don't keep
+        c, t, s = self.num_classes, self.num_thresholds, self.slots
+
+        def counts(name, shape):  # summed over replicas and workers when read
+            return tf.Variable(tf.zeros(shape, tf.float32), trainable=False, name=f"monitor_{name}",
+                               synchronization=tf.VariableSynchronization.ON_READ,
+                               aggregation=tf.VariableAggregation.SUM)
+
+        def local(name, value):  # one replica's own bookkeeping, read from the first replica
+            return tf.Variable(value, trainable=False, name=f"monitor_{name}",
+                               synchronization=tf.VariableSynchronization.ON_READ,
+                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+        # Slot / class index `s` / `c` is a dump that takes what is not kept.
         self._vars = {
-            "confusion": self._variable("confusion", tf.zeros((c, c)), tf.float32),
-            "pos_hist": self._variable("pos_hist", tf.zeros((c, t)), tf.float32),
-            "neg_hist": self._variable("neg_hist", tf.zeros((c, t)), tf.float32),
-            "class_seen": self._variable("class_seen", tf.zeros((c,)), tf.int64),
-            "seen": self._variable("seen", 0, tf.int64),
-            "probs": self._variable("probs", tf.zeros((s, c)), tf.float32),
-            "positions": self._variable("positions", -tf.ones((s,)), tf.int64),
+            "confusion": counts("confusion", (c, c)),
+            "pos_hist": counts("pos_hist", (c, t)),
+            "score_hist": counts("score_hist", (c, t)),
+            "class_seen": local("class_seen", tf.zeros((c + 1,), tf.int32)),
+            "class_block": local("class_block", -tf.ones((c + 1,), tf.int32)),
+            "blocks_used": local("blocks_used", tf.constant(0, tf.int32)),
+            "seen": local("seen", tf.constant(0, tf.int32)),
+            "positions": local("positions", -tf.ones((s + 1,), tf.int32)),
+            "slot_labels": local("slot_labels", -tf.ones((s + 1,), tf.int32)),
+            "probs": local("probs", tf.zeros((s + 1, c), tf.float32)),
         }
+        if image_shape is not None:
+            self._image_shape = tuple(image_shape)
+            self._vars["images"] = local("images", tf.zeros((s + 1, *image_shape), tf.float32))
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -178,56 +228,87 @@ class EvaluationCapture:
     def _update(self, x, y, y_pred) -> None:
         c = self.num_classes
         if not tf.is_tensor(y_pred) or y_pred.shape.rank != 2 or y_pred.shape[-1] != c:
-            self._warn_once("output", f"monitor: model output {getattr(y_pred, 'shape', type(y_pred))} "
-                            f"is not (batch, {c}); nothing captured")
+            self.unreadable = f"model output {getattr(y_pred, 'shape', type(y_pred))} is not (batch, {c})"
+            self._warn_once("output", f"monitor: {self.unreadable}; nothing captured")
             return
-        probs = _to_probabilities(tf.cast(y_pred, tf.float32), self._resolved_logits)
-        labels = _to_labels(y, c)
-        predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
-        true_1h = tf.one_hot(labels, c, dtype=tf.float32)
-        v = self._vars
-        v["confusion"].assign_add(
-            tf.matmul(true_1h, tf.one_hot(predicted, c, dtype=tf.float32), transpose_a=True)
-        )
-        t = self.num_thresholds
-        buckets = tf.clip_by_value(
-            tf.cast(tf.floor(probs * (t - 1)), tf.int32), 0, t - 1
-        )
-        bucket_1h = tf.one_hot(buckets, t, dtype=tf.float32)  # (N, C, T)
-        v["pos_hist"].assign_add(tf.einsum("nc,nct->ct", true_1h, bucket_1h))
-        v["neg_hist"].assign_add(tf.einsum("nc,nct->ct", 1.0 - true_1h, bucket_1h))
+        try:
+            probs = _to_probabilities(tf.cast(y_pred, tf.float32), self._resolved_logits)
+            labels = _to_labels(y, c)
+        except (ValueError, TypeError) as err:  # targets of a form we cannot read
+            self.unreadable = f"cannot read the targets ({err})"
+            self._warn_once("labels", f"monitor: {self.unreadable}; nothing captured")
+            return
+        self._update_counts(labels, probs)
         self._update_samples(x, labels, probs)
 
-    def _update_samples(self, x, labels, probs) -> None:
-        if not tf.is_tensor(x) or x.shape.rank != 4 or None in x.shape[1:]:
-            self._warn_once("input", "monitor: model input is not a single (batch, H, W, C) "
-                            "tensor; sample images are not captured")
-            return
-        k = self.samples_per_class
-        s = self.num_classes * k
-        if self._images is None:
-            with tf.init_scope(), _strategy(self._model).scope():
-                self._images = tf.Variable(
-                    tf.zeros((s + 1, *x.shape[1:]), tf.float32),
-                    trainable=False,
-                    name="monitor_images",
-                    synchronization=tf.VariableSynchronization.ON_READ,
-                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                )
+    def _update_counts(self, labels, probs) -> None:
+        c, t = self.num_classes, self.num_thresholds
         v = self._vars
-        labels64 = tf.cast(labels, tf.int64)
-        onehot = tf.one_hot(labels, self.num_classes, dtype=tf.int64)
-        rank_in_batch = tf.reduce_sum(tf.cumsum(onehot, axis=0, exclusive=True) * onehot, axis=1)
-        rank = tf.gather(v["class_seen"], labels) + rank_in_batch
-        slot = tf.where(rank < k, labels64 * k + rank, tf.cast(s, tf.int64))[:, None]
-        n = tf.shape(labels64, out_type=tf.int64)[0]
-        self._images.assign(tf.tensor_scatter_nd_update(self._images, slot, tf.cast(x, tf.float32)))
+        valid = tf.logical_and(labels >= 0, labels < c)
+        safe = tf.where(valid, labels, 0)
+        weight = tf.cast(valid, tf.float32)
+        predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        _scatter_add(v["confusion"], tf.stack([safe, predicted], axis=1), weight)
+        buckets = tf.clip_by_value(tf.cast(tf.floor(probs * (t - 1)), tf.int32), 0, t - 1)  # (N, C)
+        true_bucket = tf.gather(buckets, safe, batch_dims=1)
+        _scatter_add(v["pos_hist"], tf.stack([safe, true_bucket], axis=1), weight)
+        n = tf.shape(buckets)[0]
+        classes = tf.broadcast_to(tf.range(c, dtype=tf.int32)[None, :], [n, c])
+        _scatter_add(v["score_hist"], tf.reshape(tf.stack([classes, buckets], axis=-1), [-1, 2]),
+                     tf.reshape(tf.broadcast_to(weight[:, None], [n, c]), [-1]))
+
+    def _update_samples(self, x, labels, probs) -> None:
+        v = self._vars
+        if "images" in v and (not tf.is_tensor(x) or tuple(x.shape[1:]) != self._image_shape):
+            self._warn_once("input", f"monitor: model input {getattr(x, 'shape', type(x))} is not the "
+                            f"(batch, {', '.join(map(str, self._image_shape))}) the model declares; "
+                            "sample images are not captured")
+            return
+        c, k, s = self.num_classes, self.samples_per_class, self.slots
+        n = tf.shape(labels)[0]
+        valid = tf.logical_and(labels >= 0, labels < c)
+        cls = tf.where(valid, labels, c)  # invalid labels go to the dump class
+        index = tf.range(n, dtype=tf.int32)
+        # rank of each image among the images of its class earlier in this batch
+        order = tf.argsort(cls, stable=True)
+        sorted_cls = tf.gather(cls, order)
+        first = tf.math.unsorted_segment_min(index, sorted_cls, c + 1)
+        rank_sorted = index - tf.gather(first, sorted_cls)
+        rank_in_batch = tf.scatter_nd(order[:, None], rank_sorted, [n])
+        rank = tf.gather(v["class_seen"], cls) + rank_in_batch
+        # classes never seen before get the next free blocks, in evaluation order
+        old_block = tf.gather(v["class_block"], cls)
+        is_new = tf.logical_and(valid, tf.logical_and(old_block < 0, rank == 0))
+        new_id = v["blocks_used"] + tf.cumsum(tf.cast(is_new, tf.int32), exclusive=True)
+        assigned = tf.logical_and(is_new, new_id < self.blocks)
+        class_block = tf.tensor_scatter_nd_update(  # the dump class `c` keeps -1
+            v["class_block"], tf.where(assigned, cls, c)[:, None], tf.where(assigned, new_id, -1))
+        block = tf.gather(class_block, cls)
+        keep = tf.logical_and(valid, tf.logical_and(block >= 0, rank < k))
+        slot = tf.where(keep, block * k + rank, s)[:, None]
+
+        v["class_block"].assign(class_block)
+        v["blocks_used"].assign_add(tf.reduce_sum(tf.cast(assigned, tf.int32)))
         v["probs"].assign(tf.tensor_scatter_nd_update(v["probs"], slot, probs))
-        v["positions"].assign(
-            tf.tensor_scatter_nd_update(v["positions"], slot, v["seen"] + tf.range(n, dtype=tf.int64))
-        )
-        v["class_seen"].assign_add(tf.reduce_sum(onehot, axis=0))
+        v["positions"].assign(tf.tensor_scatter_nd_update(v["positions"], slot, v["seen"] + index))
+        v["slot_labels"].assign(tf.tensor_scatter_nd_update(v["slot_labels"], slot, cls))
+        if "images" in v:
+            v["images"].assign(tf.tensor_scatter_nd_update(v["images"], slot, tf.cast(x, tf.float32)))
+        v["class_seen"].assign_add(tf.math.unsorted_segment_sum(tf.ones_like(cls), cls, c + 1))
         v["seen"].assign_add(n)
+
+
+_EMPTY_IS_MINUS_ONE = {"class_block", "positions", "slot_labels"}
+
+
+def _scatter_add(var, indices, updates) -> None:
+    """Add `updates` at `indices` of this replica's copy of `var`, in place: O(len(updates)).
+
+    `var.handle` is the replica-local variable inside a `tf.distribute` replica
+    function (ON_READ variables have no scatter methods of their own), and the
+    variable itself elsewhere.
+    """
+    tf.raw_ops.ResourceScatterNdAdd(ref=var.handle, indices=indices, updates=updates)
 
 
 def _strategy(model):
@@ -244,6 +325,20 @@ def _output_units(model) -> int | None:
         return None
     units = outputs[0].shape[-1]
     return int(units) if units is not None else None
+
+
+def _input_image_shape(model) -> tuple[int, ...] | None:
+    """(H, W, Ch) of a single fully known image input, else None (no sample images)."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1:
+        return None
+    shape = tuple(inputs[0].shape[1:])
+    if len(shape) not in (2, 3) or any(d is None for d in shape):
+        return None
+    return tuple(int(d) for d in shape)
 
 
 def _loss_from_logits(model) -> bool | None:

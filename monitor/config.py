@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from monitor.data import DATASETS
+from monitor.distribution import STRATEGIES, tf_config_task
 from monitor.errors import MonitorError
 from monitor.recipes import MODELS, recipe
 
@@ -26,6 +27,7 @@ class RunConfig:
     run_name: str | None = None
     limit: int | None = None
     early_stopping: int | None = None
+    strategy: str = "default"
     # the monitoring suite
     suite: bool = True
     histograms: bool = True
@@ -72,6 +74,15 @@ class RunConfig:
         for flag, value, ok, expected in checks:
             if not ok:
                 raise MonitorError(f"invalid {flag} {value}: expected {expected}")
+        if c.strategy not in STRATEGIES:
+            raise MonitorError(f"unknown --strategy {c.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if c.strategy == "multiworker":
+            if tf_config_task() is None:
+                raise MonitorError("--strategy multiworker needs TF_CONFIG (the cluster and this "
+                                   "process's task), set the same way on every worker; see README")
+            if c.run_name is None:
+                raise MonitorError("--strategy multiworker needs --run-name: every worker must name the "
+                                   "same run directory (a timestamp would differ between them)")
         if c.run_name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", c.run_name):
             raise MonitorError(
                 f"invalid --run-name {c.run_name!r}: use letters, digits, '.', '_' and '-' only"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confusion_matrix import accuracy, write_confusion_summaries
 from callbacks.per_class_metrics import write_per_class_summaries
 from callbacks.suite import monitoring_callbacks, seconds_on_training_thread
@@ -18,6 +20,7 @@ from monitor import data as data_mod
 from monitor import runs, summaries
 from monitor.capture import EvaluationCapture
 from monitor.config import RunConfig
+from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
 from monitor.metrics import per_class
 from monitor.models import build, compile_model, recipe
 from monitor.writers import SummaryWriters
@@ -46,7 +49,11 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda i: (tf.gather(xt, i), tf.gather(yt, i)),
                                   num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # In-memory data under multi-worker training: every worker builds the same (seeded)
+    # pipeline and keeps its share of the elements, as TensorFlow's guide prescribes.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def seeded_model(c: RunConfig, input_shape, num_classes: int) -> keras.Model:
@@ -74,25 +81,39 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
     ds = splits.dataset
     x_tr, y_tr, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
     num_classes = len(ds.class_names)
-    run_dir = runs.create_run_dir(runs.run_dir_path(c.logdir, c.dataset, c.model, c.run_name))
-    print(f"Run directory: {run_dir}", file=out)
-    print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
+    strategy = make_strategy(c.strategy)  # before any other TensorFlow work (multi-worker needs it)
+    chief = strategy_is_chief(strategy)
+    if chief:
+        run_dir = runs.create_run_dir(runs.run_dir_path(c.logdir, c.dataset, c.model, c.run_name))
+        print(f"Run directory: {run_dir}", file=out)
+        print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
+    else:  # only the chief writes the run; this worker's scratch goes and is removed
+        run_dir = tempfile.mkdtemp(prefix="monitor-worker-")
+        print("This worker is not the chief: the chief writes the run, this worker keeps nothing.",
+              file=out, flush=True)
     try:
-        return _train(c, ds, (x_tr, y_tr, x_val, y_val), num_classes, run_dir, start, out)
+        return _train(c, strategy, chief, ds, (x_tr, y_tr, x_val, y_val), num_classes, run_dir, start,
+                      out)
     except BaseException:
         # A run that never finished an epoch holds nothing worth keeping.
-        if not os.path.exists(os.path.join(run_dir, runs.METRICS_FILE)):
+        if chief and not os.path.exists(os.path.join(run_dir, runs.METRICS_FILE)):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    finally:
+        if not chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: float, out) -> dict:
+def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, run_dir: str,
+           start: float, out) -> dict:
     x_tr, y_tr, x_val, y_val = arrays
-    model = seeded_model(c, ds.x_train.shape[1:], num_classes)
+    with strategy.scope():
+        model = seeded_model(c, ds.x_train.shape[1:], num_classes)
+    enable_keras_multiworker(model)  # keras-team/keras#20585; nothing outside multi-worker runs
     train_ds = make_dataset(*prepare_arrays(x_tr, y_tr, c.model, num_classes), c.batch_size, True, c.seed)
     val_ds = make_dataset(*prepare_arrays(x_val, y_val, c.model, num_classes), c.batch_size, False, c.seed)
 
-    writers = SummaryWriters(run_dir)
+    writers = SummaryWriters(run_dir, writing=chief)
     writers.submit("monitor", lambda: summaries.text("run/flags", flags_markdown(c), 0))
     if c.suite:
         callbacks = monitoring_callbacks(
@@ -104,7 +125,7 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
             epochs_per_tag=c.epochs_per_tag, writers=writers,
         )
     else:
-        callbacks = [keras.callbacks.TensorBoard(run_dir, histogram_freq=1 if c.histograms else 0)]
+        callbacks = [ChiefTensorBoard(run_dir, histogram_freq=1 if c.histograms else 0)]
     history = keras.callbacks.History()
     callbacks = [*callbacks, history]
     early_stop = None
@@ -118,6 +139,7 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
         "flags": c.as_dict(),
         "run_dir": run_dir,
         "parameters": model.count_params(),
+        "replicas": strategy.num_replicas_in_sync,
         "train_size": len(x_tr), "validation_size": len(x_val), "test_size": len(ds.x_test),
         "provenance": {
             "data_source": ds.source,
@@ -147,6 +169,11 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
     if early_stop is not None and early_stop.best_weights is not None:
         weights_epoch = early_stop.best_epoch + 1
     suite_seconds = seconds_on_training_thread(callbacks) if c.suite else None
+    if not chief:
+        writers.close()
+        print(f"Worker done: {epochs_run} epochs in {fit_seconds:.0f} s; the chief saves and tests.",
+              file=out, flush=True)
+        return record | {"status": "completed", "epochs_run": epochs_run}
 
     model_path = os.path.join(run_dir, MODEL_FILE)
     model.save(model_path)
@@ -204,7 +231,7 @@ def _train(c: RunConfig, ds, arrays, num_classes: int, run_dir: str, start: floa
 
 def evaluate_with_confusion(model, x, y, batch_size: int, num_classes: int):
     """`model.evaluate` on (x, y) and the confusion matrix streamed from the same pass."""
-    capture = EvaluationCapture(num_classes, samples_per_class=1)
+    capture = EvaluationCapture(num_classes, sample_slots=0)
     capture.attach(model)
     try:
         logs = model.evaluate(make_dataset(x, y, batch_size, False, 0), verbose=0, return_dict=True)

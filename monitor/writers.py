@@ -3,6 +3,10 @@
 TensorBoard follows one active event file per directory, so `SummaryWriters`
 keeps a single `tf.summary` writer per directory, and runs rendering + writing
 on one background thread so the training thread only hands work over.
+
+It is a guest in the user's `fit`: a failure while rendering or writing (a full
+disk, a figure that cannot be drawn) is warned about once and turns writing off
+for the rest of the run; it is never raised into training.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import atexit
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,21 +34,36 @@ class SummaryWriters:
     ```
     `max_pending` bounds the queue: when rendering falls behind training,
     `submit` waits instead of letting work (and memory) pile up.
+    `writing=False` (a non-chief worker) drops all work: no file, no directory.
     """
 
-    def __init__(self, logdir: str, max_pending: int = 16, background: bool = True):
+    def __init__(self, logdir: str, max_pending: int = 16, background: bool = True,
+                 writing: bool = True):
         self.logdir = os.path.abspath(logdir)
         self.max_pending = max_pending
+        self.writing = writing
+        self.failed: str | None = None  # what went wrong, once writing turned itself off
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._lock = threading.Lock()
         self._pending: deque[Future] = deque()
-        self._executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
-            if background
-            else None
-        )
+        self._background = background
+        self._executor: ThreadPoolExecutor | None = None
         self.busy_seconds = 0.0  # time spent rendering/writing (any thread)
-        atexit.register(self.close)  # Ctrl-C or no on_train_end: still drain
+        atexit.register(self.close)  # Ctrl-C or no on_train_end: still drain (and flush)
+
+    @property
+    def active(self) -> bool:
+        """Whether submitted work is still done (chief, and nothing failed)."""
+        return self.writing and self.failed is None
+
+    def fail(self, what: str, error: BaseException) -> None:
+        """Turn writing off for the rest of the run, with one warning."""
+        with self._lock:
+            if self.failed is not None:
+                return
+            self.failed = f"{what}: {type(error).__name__}: {error}"
+        warnings.warn(f"monitor: {self.failed}. The monitoring suite writes nothing more in this run; "
+                      "training goes on.", RuntimeWarning, stacklevel=2)
 
     def writer(self, subdir: str) -> tf.summary.SummaryWriter:
         path = os.path.join(self.logdir, subdir)
@@ -52,50 +72,65 @@ class SummaryWriters:
                 self._writers[path] = tf.summary.create_file_writer(path)
             return self._writers[path]
 
-    def submit(self, subdir: str, work: Callable[[], None]) -> None:
-        """Run `work()` with `subdir`'s writer as default; flushes afterwards."""
-        writer = self.writer(subdir)
+    def submit(self, subdir: str, work: Callable[[], None], what: str = "writing summaries") -> None:
+        """Run `work()` with `subdir`'s writer as default; flushes afterwards.
+
+        Does nothing once writing is off; a failure of `work` turns it off.
+        """
+        if not self.active:
+            return
 
         def task() -> None:
+            if not self.active:
+                return
             start = time.perf_counter()
-            with writer.as_default():
-                work()
-            writer.flush()
-            self.busy_seconds += time.perf_counter() - start
+            try:
+                writer = self.writer(subdir)
+                with writer.as_default():
+                    work()
+                writer.flush()
+            except Exception as err:  # noqa: BLE001 - never into the user's fit
+                self.fail(what, err)
+            finally:
+                self.busy_seconds += time.perf_counter() - start
 
-        if self._executor is None:
+        if not self._background:
             task()
             return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
+            atexit.register(self.close)
         while len(self._pending) >= self.max_pending:
             self._pending.popleft().result()
         self._pending.append(self._executor.submit(task))
 
     def drain(self) -> None:
-        """Wait for every submitted piece of work; re-raise the first failure."""
-        error = None
+        """Wait for every submitted piece of work."""
         while self._pending:
-            try:
-                self._pending.popleft().result()
-            except Exception as exc:  # keep draining, report once
-                error = error or exc
-        if error is not None:
-            raise error
+            self._pending.popleft().result()
 
     def flush(self) -> None:
         self.drain()
         with self._lock:
-            for w in self._writers.values():
+            writers = list(self._writers.values())
+        for w in writers:
+            try:
                 w.flush()
+            except Exception as err:  # noqa: BLE001
+                self.fail("flushing event files", err)
 
     def close(self) -> None:
         try:
-            self.drain()
+            self.flush()
         finally:
             with self._lock:
-                for w in self._writers.values():
-                    w.flush()
-                    w.close()
+                writers = list(self._writers.values())
                 self._writers.clear()
+            for w in writers:
+                try:
+                    w.close()
+                except Exception as err:  # noqa: BLE001
+                    self.fail("closing event files", err)
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
