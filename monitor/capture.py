@@ -8,9 +8,10 @@ probabilities. Nothing is predicted twice and nothing of ours enters the
 compiled model, its logs or its saved file; `detach()` restores the model.
 
 Cost per batch of N images and C classes is O(N*C) whatever the number of PR
-thresholds T: counts are scatter-added at flat indices (true, predicted) and
-(class, bucket), never built as one-hot (N, C) x (N, C) products or (N, C, T)
-tensors.
+thresholds T: the confusion matrix and the positives' histogram get N
+scatter-adds at (true, predicted) and (class, bucket); the all-scores histogram
+is one bincount over flat indices class*T + bucket. Nothing (N, C, T)-sized, no
+one-hot (N, C) x (N, C) product.
 
 Under `tf.distribute` every variable is created in `attach`, under the model's
 strategy scope, before any replica function runs. Counts are `ON_READ`
@@ -160,9 +161,8 @@ class EvaluationCapture:
 
     # -- state -----------------------------------------------------------
     def reset(self) -> None:
-        for name, var in self._vars.items():
-            fill = -1 if name in _EMPTY_IS_MINUS_ONE else 0
-            var.assign(tf.fill(var.shape, tf.cast(fill, var.dtype)))
+        if self._vars:
+            self._reset_all()
 
     def read(self) -> EvaluationState:
         """The state summed over replicas (and workers); every worker must call it
@@ -173,7 +173,9 @@ class EvaluationCapture:
             return EvaluationState(np.zeros((c, c), np.int64), empty, empty.copy(), None,
                                    -np.ones(s, np.int64), np.zeros((s, c)), -np.ones(s, np.int64),
                                    self.samples_per_class)
-        v = {k: var.numpy() for k, var in self._vars.items()}  # fixed order: same on every worker
+        # One call reads everything (fixed order: the same collectives on every worker), so
+        # the training thread waits for the GIL once, not once per variable.
+        v = {k: value.numpy() for k, value in self._read_all().items()}
         pos = np.rint(v["pos_hist"]).astype(np.int64)
         positions = v["positions"][:s].astype(np.int64)
         return EvaluationState(
@@ -219,6 +221,19 @@ class EvaluationCapture:
         if image_shape is not None:
             self._image_shape = tuple(image_shape)
             self._vars["images"] = local("images", tf.zeros((s + 1, *image_shape), tf.float32))
+        variables = self._vars
+
+        @tf.function(autograph=False)
+        def read_all():
+            return {k: tf.identity(var) for k, var in variables.items()}
+
+        @tf.function(autograph=False)
+        def reset_all():
+            for name, var in variables.items():
+                fill = -1 if name in _EMPTY_IS_MINUS_ONE else 0
+                var.assign(tf.fill(var.shape, tf.cast(fill, var.dtype)))
+
+        self._read_all, self._reset_all = read_all, reset_all
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
@@ -252,10 +267,16 @@ class EvaluationCapture:
         buckets = tf.clip_by_value(tf.cast(tf.floor(probs * (t - 1)), tf.int32), 0, t - 1)  # (N, C)
         true_bucket = tf.gather(buckets, safe, batch_dims=1)
         _scatter_add(v["pos_hist"], tf.stack([safe, true_bucket], axis=1), weight)
-        n = tf.shape(buckets)[0]
-        classes = tf.broadcast_to(tf.range(c, dtype=tf.int32)[None, :], [n, c])
-        _scatter_add(v["score_hist"], tf.reshape(tf.stack([classes, buckets], axis=-1), [-1, 2]),
-                     tf.reshape(tf.broadcast_to(weight[:, None], [n, c]), [-1]))
+        # Every (sample, class) score: a flat-index bincount, O(N*C), ~7x cheaper than an
+        # N*C-entry scatter when XLA is off (Keras' default on CPU).
+        # Rows of invalid labels point past the end, which DenseBincount skips (a weighted
+        # bincount would be several times slower). Its constant `size` also compiles under XLA,
+        # where `tf.math.bincount`'s data-dependent output size does not.
+        flat = buckets + tf.range(c, dtype=tf.int32)[None, :] * t
+        flat = tf.reshape(tf.where(valid[:, None], flat, c * t), [-1])
+        hist = tf.raw_ops.DenseBincount(input=flat, size=c * t, weights=tf.zeros([0], tf.float32),
+                                        binary_output=False)
+        v["score_hist"].assign_add(tf.reshape(hist, [c, t]))
 
     def _update_samples(self, x, labels, probs) -> None:
         v = self._vars

@@ -48,7 +48,8 @@ class SummaryWriters:
         self._pending: deque[Future] = deque()
         self._background = background
         self._executor: ThreadPoolExecutor | None = None
-        self.busy_seconds = 0.0  # time spent rendering/writing (any thread)
+        self.busy_seconds = 0.0  # wall time spent rendering/writing (any thread)
+        self.busy_cpu_seconds = 0.0  # CPU time of that thread meanwhile
         atexit.register(self.close)  # Ctrl-C or no on_train_end: still drain (and flush)
 
     @property
@@ -83,7 +84,7 @@ class SummaryWriters:
         def task() -> None:
             if not self.active:
                 return
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.thread_time()
             try:
                 writer = self.writer(subdir)
                 with writer.as_default():
@@ -93,6 +94,7 @@ class SummaryWriters:
                 self.fail(what, err)
             finally:
                 self.busy_seconds += time.perf_counter() - start
+                self.busy_cpu_seconds += time.thread_time() - cpu_start
 
         if not self._background:
             task()

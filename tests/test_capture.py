@@ -202,3 +202,4 @@ def test_invalid_labels_are_not_counted():
         [[0.9, 0.05, 0.05]] * 4, tf.float32))
     state = capture.read()
     assert state.count == 2 and state.confusion[0, 0] == 1 and state.confusion[2, 0] == 1
+    assert state.pos_hist.sum() == 2 and state.neg_hist.sum() == 2 * 2  # valid rows only

@@ -1,0 +1,181 @@
+"""What the suite costs at 10, 100 and 1,000 classes, next to plain Keras.
+
+Each (classes, way) runs in its own worker process: the `dropout` layer stack with a
+C-unit head, random 32x32x3 images (20,000 train, 10,000 validation by default),
+batch 256, 4 epochs. The ways, interleaved (plain, suite, plain, suite, ...):
+
+- plain: `fit` with Keras' TensorBoard callback (histograms every epoch);
+- suite: `fit` with `monitoring_callbacks(...)` (which includes that same callback),
+  then `close_suite` (drained inside the timed fit).
+
+Per C it prints: validation-pass seconds (median over epochs 2..E) and the suite/plain
+ratio, whole-fit seconds (suite drained) and ratio, the suite's training-thread ms per
+epoch, its background-thread CPU seconds per epoch, and event-file bytes per epoch
+(all of the run, and the suite's own `monitor/`). Medians over repeats.
+
+    .venv/bin/python bench/classes.py --out bench/results/classes.json      # full, ~25 min
+    .venv/bin/python bench/classes.py --train 2000 --val 1000 --epochs 2 --classes 10 100   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TARGETS = {"val_ratio": 1.05, "fit_ratio": 1.05, "bg_cpu_s_at_10": 0.4, "bg_cpu_s_at_1000": 1.0,
+           "monitor_mb_per_epoch_at_1000": 1.0}
+
+
+def event_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("events.out.tfevents.*"))
+
+
+def worker(args) -> dict:
+    """One fit of one way; returns its figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from callbacks import close_suite, monitoring_callbacks, seconds_on_training_thread
+    from callbacks.base import ValidationSummaryCallback
+    from monitor.models import build, compile_model
+    from monitor.recipes import recipe
+
+    c = args.num_classes
+    rng = np.random.default_rng(0)
+    x = rng.random((args.train + args.val, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, c, args.train + args.val)
+    if recipe("dropout").one_hot_labels:  # the recipe's categorical cross-entropy
+        y = keras.utils.to_categorical(y, c).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = build("dropout", (32, 32, 3), c)
+    compile_model(model, "dropout", 0.001)
+
+    val_seconds: list[float] = []
+
+    class ValidationTimer(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            self._start = time.perf_counter()
+
+        def on_test_end(self, logs=None):
+            val_seconds.append(time.perf_counter() - self._start)
+
+    run_dir = Path(args.run_dir)
+    names = [f"class_{i:04d}" for i in range(c)]
+    if args.way == "suite":
+        callbacks = monitoring_callbacks(names, str(run_dir))
+    else:
+        callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
+    start = time.perf_counter()
+    model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
+              batch_size=256, epochs=args.epochs, verbose=0, callbacks=[ValidationTimer(), *callbacks])
+    if args.way == "suite":
+        close_suite(callbacks)
+    fit_seconds = time.perf_counter() - start
+    out = {"val_s": val_seconds, "fit_s": fit_seconds,
+           "event_bytes": event_bytes(run_dir), "monitor_event_bytes": event_bytes(run_dir / "monitor")}
+    if args.way == "suite":
+        writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
+        out |= {"training_thread_s": seconds_on_training_thread(callbacks),
+                "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
+                "failed": writers.failed}
+    return out
+
+
+def run_worker(num_classes: int, way: str, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        command = [sys.executable, __file__, "--worker", "--way", way, "--num-classes", str(num_classes),
+                   "--run-dir", str(Path(tmp) / "run"), "--worker-out", str(out),
+                   "--train", str(args.train), "--val", str(args.val), "--epochs", str(args.epochs)]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker {way} C={num_classes} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def summarise(results: dict, epochs: int) -> list[dict]:
+    rows = []
+    for c, ways in results.items():
+        def med(way, key, fn=lambda v: v, ways=ways):
+            return statistics.median(fn(r[key]) for r in ways[way])
+
+        def val(r):  # median validation pass over epochs 2..E (the first one traces)
+            return statistics.median(r[1:] if len(r) > 1 else r)
+
+        row = {"classes": int(c),
+               "val_plain_s": med("plain", "val_s", val), "val_suite_s": med("suite", "val_s", val),
+               "fit_plain_s": med("plain", "fit_s"), "fit_suite_s": med("suite", "fit_s"),
+               "thread_ms_per_epoch": 1000 * med("suite", "training_thread_s") / epochs,
+               "bg_cpu_s_per_epoch": med("suite", "background_cpu_s") / epochs,
+               "event_mb_per_epoch": med("suite", "event_bytes") / epochs / 1e6,
+               "plain_event_mb_per_epoch": med("plain", "event_bytes") / epochs / 1e6,
+               "monitor_mb_per_epoch": med("suite", "monitor_event_bytes") / epochs / 1e6,
+               "failed": [r.get("failed") for r in ways["suite"] if r.get("failed")]}
+        row["val_ratio"] = row["val_suite_s"] / row["val_plain_s"]
+        row["fit_ratio"] = row["fit_suite_s"] / row["fit_plain_s"]
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| classes | val pass plain s | val pass suite s | ratio | fit plain s | fit suite s | ratio "
+             "| training thread ms/epoch | background CPU s/epoch | event MB/epoch (plain) "
+             "| suite `monitor/` MB/epoch |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['classes']} | {r['val_plain_s']:.2f} | {r['val_suite_s']:.2f} | {r['val_ratio']:.3f} "
+            f"| {r['fit_plain_s']:.1f} | {r['fit_suite_s']:.1f} | {r['fit_ratio']:.3f} "
+            f"| {r['thread_ms_per_epoch']:.1f} | {r['bg_cpu_s_per_epoch']:.3f} "
+            f"| {r['event_mb_per_epoch']:.2f} ({r['plain_event_mb_per_epoch']:.2f}) "
+            f"| {r['monitor_mb_per_epoch']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--classes", type=int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--train", type=int, default=20000)
+    p.add_argument("--val", type=int, default=10000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--way", help=argparse.SUPPRESS)
+    p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        Path(args.worker_out).write_text(json.dumps(worker(args)))
+        return
+    results: dict[int, dict[str, list]] = {c: {"plain": [], "suite": []} for c in args.classes}
+    for c in args.classes:
+        for r in range(args.repeats):
+            for way in ("plain", "suite"):
+                start = time.time()
+                results[c][way].append(run_worker(c, way, args))
+                print(f"C={c} repeat {r + 1} {way}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+    rows = summarise(results, args.epochs)
+    table = markdown(rows)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"args": vars(args), "targets": TARGETS, "rows": rows,
+                                              "raw": results}, indent=1))
+        Path(args.out).with_suffix(".md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
