@@ -65,7 +65,9 @@ def model_is_chief(model) -> bool:
 def make_strategy(name: str):
     """The `tf.distribute` strategy for train.py's `--strategy`.
 
-    `mirrored`: every local GPU (the CPU if none). `multiworker`: the cluster
+    `mirrored`: every local GPU, else every logical CPU device (one unless the
+    process split its CPU with `tf.config.set_logical_device_configuration`,
+    as `bench/distribute.py` does). `multiworker`: the cluster
     in `TF_CONFIG`. `default`: TensorFlow's default (no) strategy.
     """
     import tensorflow as tf
@@ -73,7 +75,8 @@ def make_strategy(name: str):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise MonitorError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
