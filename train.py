@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -18,7 +19,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"train.py: error: {message} (see python train.py --help)\n")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
+    """train.py's flags; with `suppress_defaults` only the flags given appear in the namespace."""
     from monitor.data import DATASETS
     from monitor.recipes import MODELS
 
@@ -27,7 +29,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "matrix, per-class precision/recall/F1, sample predictions, PR curves, histograms.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", required=True, choices=MODELS, help="reference model (REFERENCE.md)")
+    p.add_argument("--model", choices=MODELS, help="reference model (REFERENCE.md); required unless --resume")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a killed or interrupted run from its last finished epoch, with the "
+                   "flags it was started with (other flags must agree with them)")
     p.add_argument("--dataset", default="cifar10", choices=DATASETS, help="data set")
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's: baseline/dropout 31, "
                    "tutorial 50, twoblock 10, simple 5)")
@@ -67,7 +72,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     s.add_argument("--epochs-per-tag", type=int, default=10,
                    help="epochs per image/text tag, so plain `tensorboard --logdir` serves every "
                    "epoch (TensorBoard keeps 10 images per tag); 0 = one tag")
-    return p.parse_args(argv)
+    if suppress_defaults:
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, Slurm, Kubernetes), unwound like Ctrl-C; exit code 143."""
+
+    signal_name = "SIGTERM"
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv=None) -> int:
@@ -75,20 +97,42 @@ def main(argv=None) -> int:
     from monitor.config import RunConfig
     from monitor.data import load_splits
     from monitor.errors import MonitorError
+    from monitor.runs import check_writable_logdir, resume_config
 
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    run_dir = None
     try:
         # Flags and data are checked before TensorFlow loads: errors come at once, alone.
-        config = RunConfig(**vars(args)).resolved()
+        if args.resume:
+            given = vars(build_parser(suppress_defaults=True).parse_args(argv))
+            config = resume_config(args.resume, {k: v for k, v in given.items() if k != "resume"})
+            run_dir = args.resume
+        elif args.model is None:
+            raise MonitorError("--model is required (or --resume RUN_DIR to continue a run)")
+        else:
+            config = RunConfig(**{k: v for k, v in vars(args).items() if k != "resume"}).resolved()
+            check_writable_logdir(config.logdir)
         splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.limit)
-        from monitor.training import run
+        from monitor.training import NonFiniteLoss, run
 
-        run(config, splits)
+        try:
+            run(config, splits, resume_dir=run_dir)
+        except NonFiniteLoss as err:
+            print(f"train.py: error: {err}", file=sys.stderr)
+            return 3
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("train.py: interrupted; images written so far are flushed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        record = getattr(interrupt, "record", None)  # set by monitor.training.run
+        if record:
+            print(f"train.py: {what} after epoch {record['epochs_run']}; summaries flushed, the backup of "
+                  f"that epoch kept. Resume with: {record['resume_command']}", file=sys.stderr)
+        else:
+            print(f"train.py: {what} before the first epoch ended; nothing kept", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

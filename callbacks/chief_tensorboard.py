@@ -35,6 +35,11 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
             self.log_dir = self._scratch_dir
         super().set_model(model)
 
+    def flush_writers(self) -> None:
+        """Put what Keras' writers buffer (up to 2 minutes by default) on disk now."""
+        for writer in list(getattr(self, "_writers", {}).values()):
+            writer.flush()
+
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         if self._scratch_dir is not None:

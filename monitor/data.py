@@ -498,6 +498,9 @@ def load_splits(
     """`load`, then `stratified_subset` to `limit` images (if given), then `split`."""
     ds = load(name, data_dir)
     x, y = ds.x_train, ds.y_train
+    if limit and limit > len(x):
+        raise DataError(f"--limit {limit} is more than the {len(x)} training images of {name}: "
+                        f"use at most {len(x)} (or leave --limit out for all of them)")
     if limit:
         x, y = stratified_subset(x, y, limit, seed)
     return Splits(ds, *split(x, y, val_split, seed))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -14,6 +15,8 @@ import tensorflow as tf
 
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confusion_matrix import accuracy, write_confusion_summaries
+from callbacks.epoch_backup import EpochBackupCallback
+from callbacks.non_finite_loss import StopOnNonFiniteLoss
 from callbacks.per_class_metrics import write_per_class_summaries
 from callbacks.suite import monitoring_callbacks, seconds_on_training_thread
 from monitor import data as data_mod
@@ -21,11 +24,14 @@ from monitor import runs, summaries
 from monitor.capture import EvaluationCapture
 from monitor.config import RunConfig
 from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
+from monitor.errors import MonitorError
 from monitor.metrics import per_class
 from monitor.models import build, compile_model, recipe
+from monitor.resume import latest_backup, remove_backups, truncate_run
 from monitor.writers import SummaryWriters
 
 MODEL_FILE = "model.keras"
+ITERATORS_PER_EPOCH = 2  # iterators Keras 3's fit makes of a dataset of known length, per epoch
 
 
 def prepare_arrays(x: np.ndarray, y: np.ndarray, model: str, num_classes: int):
@@ -69,34 +75,42 @@ def flags_markdown(config: RunConfig) -> str:
     return "| flag | value |\n|---|---|\n" + rows
 
 
-def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout) -> dict:
+def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout,
+        resume_dir: str | None = None) -> dict:
     """Train, monitor, save and test one run; returns the metrics.json content.
 
-    Raises MonitorError for bad input before anything is written to disk.
+    `resume_dir`: continue that (killed) run from its last committed backup; `config`
+    must be its recorded flags. Raises MonitorError for bad input before anything is
+    written, NonFiniteLoss when the loss stops being finite, and KeyboardInterrupt
+    (Terminated for SIGTERM) after recording an interrupted run.
     """
     start = time.time()
     c = config.resolved()
     if splits is None:
         splits = data_mod.load_splits(c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
-    ds = splits.dataset
-    x_tr, y_tr, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
-    num_classes = len(ds.class_names)
     strategy = make_strategy(c.strategy)  # before any other TensorFlow work (multi-worker needs it)
     chief = strategy_is_chief(strategy)
-    if chief:
-        run_dir = runs.create_run_dir(runs.run_dir_path(c.logdir, c.dataset, c.model, c.run_name))
-        print(f"Run directory: {run_dir}", file=out)
-        print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
-    else:  # only the chief writes the run; this worker's scratch goes and is removed
+    backup = None
+    if not chief:  # only the chief writes the run; this worker's scratch goes and is removed
         run_dir = tempfile.mkdtemp(prefix="monitor-worker-")
         print("This worker is not the chief: the chief writes the run, this worker keeps nothing.",
               file=out, flush=True)
+    elif resume_dir is not None:
+        run_dir = resume_dir
+        backup = latest_backup(run_dir)
+        done = backup.epochs_done if backup else 0
+        truncate_run(run_dir, done)  # whatever was written after the last committed epoch
+        print(f"Resuming:      {run_dir} after epoch {done} of {c.epochs}", file=out)
+        print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
+    else:
+        run_dir = runs.create_run_dir(runs.run_dir_path(c.logdir, c.dataset, c.model, c.run_name))
+        print(f"Run directory: {run_dir}", file=out)
+        print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
     try:
-        return _train(c, strategy, chief, ds, (x_tr, y_tr, x_val, y_val), num_classes, run_dir, start,
-                      out)
+        return _train(c, strategy, chief, splits, run_dir, backup, start, out)
     except BaseException:
         # A run that never finished an epoch holds nothing worth keeping.
-        if chief and not os.path.exists(os.path.join(run_dir, runs.METRICS_FILE)):
+        if chief and latest_backup(run_dir) is None and not _completed(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
@@ -104,37 +118,63 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, run_dir: str,
-           start: float, out) -> dict:
-    x_tr, y_tr, x_val, y_val = arrays
+def _completed(run_dir: str) -> bool:
+    record = runs.read_record(run_dir)
+    return bool(record) and record.get("status") != "running"
+
+
+class NonFiniteLoss(MonitorError):
+    """The training loss became NaN or infinite (train.py exits with 3)."""
+
+
+def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, start: float, out) -> dict:
+    ds = splits.dataset
+    x_tr, y_tr, x_val, y_val = splits.x_train, splits.y_train, splits.x_val, splits.y_val
+    num_classes = len(ds.class_names)
+    initial_epoch = backup.epochs_done if backup else 0
     with strategy.scope():
         model = seeded_model(c, ds.x_train.shape[1:], num_classes)
+        if backup is not None:  # weights and optimizer state of the last committed epoch
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(backup.weights_path)
     enable_keras_multiworker(model)  # keras-team/keras#20585; nothing outside multi-worker runs
     train_ds = make_dataset(*prepare_arrays(x_tr, y_tr, c.model, num_classes), c.batch_size, True, c.seed)
     val_ds = make_dataset(*prepare_arrays(x_val, y_val, c.model, num_classes), c.batch_size, False, c.seed)
+    # Each iterator made of `train_ds` draws the next seeded reshuffle, and Keras 3's `fit` makes
+    # two per epoch (at its start and at its end). A resumed run makes those of the epochs it
+    # skips, so epoch k sees the order it would have seen uninterrupted (tested: the resumed
+    # history equals the uninterrupted one).
+    for _ in range(ITERATORS_PER_EPOCH * initial_epoch):
+        iter(train_ds)
 
+    existing = runs.read_record(run_dir) if chief else None  # a resumed run's record
     writers = SummaryWriters(run_dir, writing=chief)
-    writers.submit("monitor", lambda: summaries.text("run/flags", flags_markdown(c), 0))
+    if existing is None:  # a resumed run has its flags text and graph already
+        writers.submit("monitor", lambda: summaries.text("run/flags", flags_markdown(c), 0))
+    histogram_freq = 1 if c.histograms else 0
     if c.suite:
         callbacks = monitoring_callbacks(
-            ds.class_names, run_dir, histogram_freq=1 if c.histograms else 0,
+            ds.class_names, run_dir, histogram_freq=histogram_freq,
             confusion_matrix=c.confusion_matrix, per_class=c.per_class,
             prediction_grid=c.prediction_grid, pr_curves=c.pr_curves,
             every_n_epochs=c.every_n_epochs, grid_size=c.grid_size, grid_columns=c.grid_columns,
             probability_images=c.probability_images, confused_pairs=c.confused_pairs,
-            epochs_per_tag=c.epochs_per_tag, writers=writers,
+            epochs_per_tag=c.epochs_per_tag, writers=writers, tensorboard=False,
         )
     else:
-        callbacks = [ChiefTensorBoard(run_dir, histogram_freq=1 if c.histograms else 0)]
+        callbacks = []
+    keras_board = ChiefTensorBoard(run_dir, histogram_freq=histogram_freq, write_graph=existing is None)
+    guard = StopOnNonFiniteLoss()
     history = keras.callbacks.History()
-    callbacks = [*callbacks, history]
+    callbacks = [guard, keras_board, *callbacks, history]
     early_stop = None
     if c.early_stopping:
         early_stop = keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=c.early_stopping, restore_best_weights=True)
         callbacks.append(early_stop)
 
-    record = {
+    metrics_path = os.path.join(run_dir, runs.METRICS_FILE)
+    record = existing or {
         "status": "running",
         "flags": c.as_dict(),
         "run_dir": run_dir,
@@ -148,26 +188,51 @@ def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, ru
             "git": runs.git_commit(),
         },
     }
-    metrics_path = os.path.join(run_dir, runs.METRICS_FILE)
+    if existing is not None:
+        record.setdefault("resumed", []).append({"after_epoch": initial_epoch, "at": round(time.time())})
+    record.update(status="running", resume_command=resume_command(run_dir))
+
+    def committed(done: int, hist: dict) -> None:  # on the writer thread, after epoch `done`'s summaries
+        runs.write_json(metrics_path, record | {"epochs_run": done, "history": hist})
+
+    if chief:
+        runs.write_json(metrics_path, record | {"epochs_run": initial_epoch,
+                                                "history": backup.history if backup else {}})
+        callbacks.append(EpochBackupCallback(
+            run_dir, writers, history, past_history=backup.history if backup else None,
+            flush=[keras_board], skip=lambda: guard.tripped is not None, on_commit=committed))
     fit_start = time.time()
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=c.epochs, callbacks=callbacks, shuffle=False,
-                  verbose=2 if os.environ.get("CI") else "auto")
-    except KeyboardInterrupt:
-        writers.close()
-        record.update(status="interrupted", history=history.history,
-                      epochs_run=len(history.history.get("loss", [])),
-                      wall_time_s=time.time() - start)
-        if record["epochs_run"]:
-            runs.write_json(metrics_path, record)
+                  initial_epoch=initial_epoch, verbose=2 if os.environ.get("CI") else "auto")
+    except KeyboardInterrupt as interrupt:
+        writers.close()  # every queued summary, and the commit of the last finished epoch
+        if chief and (last := latest_backup(run_dir)) is not None:
+            interrupt.record = record | {
+                "status": "interrupted", "signal": getattr(interrupt, "signal_name", "SIGINT"),
+                "epochs_run": last.epochs_done, "history": last.history,
+                "wall_time_s": round(time.time() - start, 2)}
+            runs.write_json(metrics_path, interrupt.record)
         raise
     fit_seconds = time.time() - fit_start
-    epochs_run = len(history.history["loss"])
+    writers.flush()  # the last epoch's summaries and backup commit
+    if guard.tripped is not None:
+        writers.close()
+        last = latest_backup(run_dir) if chief else None
+        message = guard.message(c.learning_rate)
+        if chief:
+            runs.write_json(metrics_path, record | {
+                "status": "failed: non-finite loss", "error": message,
+                "epochs_run": last.epochs_done if last else 0,
+                "history": _merged(backup, history), "wall_time_s": round(time.time() - start, 2)})
+        raise NonFiniteLoss(message)
+    hist = _merged(backup, history)
+    epochs_run = len(hist.get("loss", []))
     # restore_best_weights puts the best epoch's weights back when fit ends, stopped early or not:
     # the saved and tested model is that epoch's.
     weights_epoch = epochs_run
     if early_stop is not None and early_stop.best_weights is not None:
-        weights_epoch = early_stop.best_epoch + 1
+        weights_epoch = early_stop.best_epoch + 1  # an absolute epoch index, resumed or not
     suite_seconds = seconds_on_training_thread(callbacks) if c.suite else None
     if not chief:
         writers.close()
@@ -177,7 +242,7 @@ def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, ru
 
     model_path = os.path.join(run_dir, MODEL_FILE)
     model.save(model_path)
-    reloaded = keras.saving.load_model(model_path, safe_mode=True)
+    reloaded = runs.load_model_safely(model_path)
     test_logs, test_cm = evaluate_with_confusion(
         reloaded, *prepare_arrays(ds.x_test, ds.y_test, c.model, num_classes), c.batch_size, num_classes
     )
@@ -196,9 +261,9 @@ def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, ru
     writers.close()
     runs.write_confusion_csv(os.path.join(run_dir, runs.TEST_CONFUSION_FILE), test_cm, ds.class_names)
 
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     at = {k: v[weights_epoch - 1] for k, v in hist.items()}
     pc = per_class(test_cm)
+    record.pop("resume_command", None)
     record.update(
         status="completed",
         epochs_run=epochs_run,
@@ -220,6 +285,7 @@ def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, ru
     if c.early_stopping and epochs_run < c.epochs:
         record["early_stopped"] = True
     runs.write_json(metrics_path, record)
+    remove_backups(run_dir)  # a completed run is never resumed
     print(f"Test accuracy {test_logs['accuracy']:.4f}, loss {test_logs['loss']:.4f} "
           f"({epochs_run} epochs, {record['wall_time_s']:.0f} s"
           + (f"; weights of epoch {weights_epoch}, restored by early stopping)" if restored else ")"),
@@ -227,6 +293,18 @@ def _train(c: RunConfig, strategy, chief: bool, ds, arrays, num_classes: int, ru
     print(f"Run directory: {run_dir}", file=out)
     print(f"Open it:       tensorboard --logdir {c.logdir}", file=out, flush=True)
     return record
+
+
+def _merged(backup, history: keras.callbacks.History) -> dict[str, list[float]]:
+    """History of a resumed run: the backup's epochs, then this fit's."""
+    past = backup.history if backup else {}
+    keys = set(past) | set(history.history)
+    return {k: [float(v) for v in past.get(k, [])] + [float(v) for v in history.history.get(k, [])]
+            for k in sorted(keys)}
+
+
+def resume_command(run_dir: str) -> str:
+    return f"python train.py --resume {shlex.quote(run_dir)}"
 
 
 def evaluate_with_confusion(model, x, y, batch_size: int, num_classes: int):

@@ -106,6 +106,32 @@ class SummaryWriters:
             self._pending.popleft().result()
         self._pending.append(self._executor.submit(task))
 
+    def submit_after_flush(self, work: Callable[[], None]) -> None:
+        """Run `work()` on the background thread once everything queued before it is
+        written and every event file is flushed (in order, even if writing is off).
+
+        For what must never get ahead of the summaries, such as committing a backup.
+        A failure of `work` is warned about; it never turns writing off.
+        """
+        def task() -> None:
+            try:
+                with self._lock:
+                    writers = list(self._writers.values())
+                for w in writers:
+                    w.flush()
+                work()
+            except Exception as err:  # noqa: BLE001
+                warnings.warn(f"monitor: {getattr(work, '__qualname__', work)} failed: "
+                              f"{type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
+
+        if not self._background:
+            task()
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
+            atexit.register(self.close)
+        self._pending.append(self._executor.submit(task))
+
     def drain(self) -> None:
         """Wait for every submitted piece of work."""
         while self._pending:
