@@ -31,7 +31,7 @@ class EpochBackupCallback(keras.callbacks.Callback):
 
     def __init__(self, run_dir: str, writers: SummaryWriters, history: keras.callbacks.History,
                  past_history: dict[str, list[float]] | None = None, flush=(), skip=lambda: False,
-                 keep: int = 2, on_commit=None):
+                 keep: int = 2, on_commit=None, before_commit=None):
         super().__init__()
         self.root = os.path.join(run_dir, BACKUP_DIR)
         self.writers = writers
@@ -41,6 +41,7 @@ class EpochBackupCallback(keras.callbacks.Callback):
         self.skip = skip
         self.keep = keep
         self.on_commit = on_commit
+        self.before_commit = before_commit  # tests: fault injection at the hardest moment
 
     def merged_history(self) -> dict[str, list[float]]:
         """Earlier epochs (before a resume) followed by this fit's."""
@@ -68,6 +69,8 @@ class EpochBackupCallback(keras.callbacks.Callback):
             callback.flush_writers()
 
         def commit() -> None:
+            if self.before_commit is not None:
+                self.before_commit(done)
             os.replace(partial, os.path.join(self.root, f"epoch-{done:04d}"))
             for name in sorted(os.listdir(self.root))[:-self.keep]:
                 if name.startswith("epoch-"):

@@ -20,6 +20,7 @@ BACKUP_DIR = "backup"
 WEIGHTS_FILE = "state.weights.h5"
 STATE_FILE = "state.json"
 EPOCH_DIR = re.compile(r"epoch-(\d{4,})$")
+ITERATION_SUFFIX = "_vs_iterations"  # Keras' TensorBoard: evaluation_<metric>_vs_iterations
 PER_EPOCH_FILES = ("validation_confusion_matrices.jsonl", "validation_per_class.csv")
 
 
@@ -50,8 +51,12 @@ def latest_backup(run_dir: str) -> Backup | None:
     return None
 
 
-def truncate_run(run_dir: str, from_epoch: int) -> dict[str, int]:
+def truncate_run(run_dir: str, from_epoch: int, iterations_done: int | None = None) -> dict[str, int]:
     """Drop every event at step >= `from_epoch` and every per-epoch line of those epochs.
+
+    Keras' `evaluation_<metric>_vs_iterations` scalars are stepped by optimizer
+    iterations instead: those past `iterations_done` (the training steps of the
+    kept epochs) are dropped.
 
     Also drops a truncated last record (a write cut short by SIGKILL). Files are
     rewritten to a temporary name and renamed. Returns how many events were dropped
@@ -64,7 +69,7 @@ def truncate_run(run_dir: str, from_epoch: int) -> dict[str, int]:
         for name in files:
             path = os.path.join(folder, name)
             if "tfevents" in name and not name.endswith(".tmp"):
-                count = _truncate_event_file(path, from_epoch)
+                count = _truncate_event_file(path, from_epoch, iterations_done)
                 if count:
                     dropped[os.path.relpath(path, run_dir)] = count
     for name in PER_EPOCH_FILES:
@@ -72,9 +77,9 @@ def truncate_run(run_dir: str, from_epoch: int) -> dict[str, int]:
     return dropped
 
 
-def _truncate_event_file(path: str, from_epoch: int) -> int:
-    """Rewrite `path` without events at step >= `from_epoch`; returns the number dropped
-    (a truncated last record counts as one)."""
+def _truncate_event_file(path: str, from_epoch: int, iterations_done: int | None) -> int:
+    """Rewrite `path` without events at step >= `from_epoch` (iteration-stepped tags: past
+    `iterations_done`); returns the number dropped (a truncated last record counts as one)."""
     import tensorflow as tf
     from tensorboard.compat.proto import event_pb2
 
@@ -82,8 +87,11 @@ def _truncate_event_file(path: str, from_epoch: int) -> int:
     try:
         for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
             event = event_pb2.Event.FromString(record)
-            if event.step >= from_epoch and (event.HasField("summary") or event.HasField("graph_def")
-                                             or event.HasField("tagged_run_metadata")):
+            by_iterations = any(v.tag.endswith(ITERATION_SUFFIX) for v in event.summary.value)
+            limit_passed = (event.step > iterations_done if by_iterations and iterations_done is not None
+                            else event.step >= from_epoch)
+            if limit_passed and (event.HasField("summary") or event.HasField("graph_def")
+                                 or event.HasField("tagged_run_metadata")):
                 dropped += 1
             else:
                 kept.append(record)

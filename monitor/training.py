@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -99,7 +101,8 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
         run_dir = resume_dir
         backup = latest_backup(run_dir)
         done = backup.epochs_done if backup else 0
-        truncate_run(run_dir, done)  # whatever was written after the last committed epoch
+        batches = math.ceil(len(splits.x_train) / c.batch_size)  # optimizer steps per epoch
+        truncate_run(run_dir, done, done * batches)  # whatever was written after the last committed epoch
         print(f"Resuming:      {run_dir} after epoch {done} of {c.epochs}", file=out)
         print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
     else:
@@ -200,7 +203,8 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
                                                 "history": backup.history if backup else {}})
         callbacks.append(EpochBackupCallback(
             run_dir, writers, history, past_history=backup.history if backup else None,
-            flush=[keras_board], skip=lambda: guard.tripped is not None, on_commit=committed))
+            flush=[keras_board], skip=lambda: guard.tripped is not None, on_commit=committed,
+            before_commit=_fault_injection()))
     fit_start = time.time()
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=c.epochs, callbacks=callbacks, shuffle=False,
@@ -301,6 +305,22 @@ def _merged(backup, history: keras.callbacks.History) -> dict[str, list[float]]:
     keys = set(past) | set(history.history)
     return {k: [float(v) for v in past.get(k, [])] + [float(v) for v in history.history.get(k, [])]
             for k in sorted(keys)}
+
+
+def _fault_injection():
+    """For tests: `MONITOR_FAULT_INJECTION=kill-before-commit:N` SIGKILLs this process after
+    epoch N's summaries are on disk and before its backup is committed, the hardest
+    moment for a resume. Unset (always, outside tests): None."""
+    fault = os.environ.get("MONITOR_FAULT_INJECTION", "")
+    if not fault.startswith("kill-before-commit:"):
+        return None
+    at = int(fault.split(":", 1)[1])
+
+    def kill(done: int) -> None:
+        if done == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return kill
 
 
 def resume_command(run_dir: str) -> str:
