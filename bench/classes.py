@@ -47,6 +47,7 @@ def worker(args) -> dict:
     import keras
     import numpy as np
 
+    from bench.timing import validation_timer
     from callbacks import close_suite, monitoring_callbacks, seconds_on_training_thread
     from callbacks.base import ValidationSummaryCallback
     from monitor.models import build, compile_model
@@ -64,13 +65,6 @@ def worker(args) -> dict:
 
     val_seconds: list[float] = []
 
-    class ValidationTimer(keras.callbacks.Callback):
-        def on_test_begin(self, logs=None):
-            self._start = time.perf_counter()
-
-        def on_test_end(self, logs=None):
-            val_seconds.append(time.perf_counter() - self._start)
-
     run_dir = Path(args.run_dir)
     names = [f"class_{i:04d}" for i in range(c)]
     if args.way == "suite":
@@ -79,7 +73,8 @@ def worker(args) -> dict:
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
     start = time.perf_counter()
     model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
-              batch_size=256, epochs=args.epochs, verbose=0, callbacks=[ValidationTimer(), *callbacks])
+              batch_size=256, epochs=args.epochs, verbose=0,
+              callbacks=[validation_timer(val_seconds), *callbacks])
     if args.way == "suite":
         close_suite(callbacks)
     fit_seconds = time.perf_counter() - start

@@ -54,6 +54,7 @@ def worker(args) -> dict:
     import keras
     import numpy as np
 
+    from bench.timing import validation_timer
     from callbacks import close_suite, monitoring_callbacks
     from callbacks.chief_tensorboard import ChiefTensorBoard
     from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
@@ -74,13 +75,6 @@ def worker(args) -> dict:
     val_ds = make_dataset(x_val, y_val, c.batch_size, False, c.seed)
     val_seconds: list[float] = []
 
-    class ValidationTimer(keras.callbacks.Callback):
-        def on_test_begin(self, logs=None):
-            self._start = time.perf_counter()
-
-        def on_test_end(self, logs=None):
-            val_seconds.append(time.perf_counter() - self._start)
-
     logdir = Path(args.logdir)
     if args.suite:
         callbacks = monitoring_callbacks(names, str(logdir))
@@ -88,7 +82,7 @@ def worker(args) -> dict:
         callbacks = [ChiefTensorBoard(str(logdir), histogram_freq=1)]
     start = time.perf_counter()
     model.fit(train_ds, validation_data=val_ds, epochs=c.epochs, verbose=0,
-              callbacks=[ValidationTimer(), *callbacks])
+              callbacks=[validation_timer(val_seconds), *callbacks])
     if args.suite:
         close_suite(callbacks)
     fit_seconds = time.perf_counter() - start

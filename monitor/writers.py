@@ -96,15 +96,7 @@ class SummaryWriters:
                 self.busy_seconds += time.perf_counter() - start
                 self.busy_cpu_seconds += time.thread_time() - cpu_start
 
-        if not self._background:
-            task()
-            return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
-            atexit.register(self.close)
-        while len(self._pending) >= self.max_pending:
-            self._pending.popleft().result()
-        self._pending.append(self._executor.submit(task))
+        self._enqueue(task, bounded=True)
 
     def submit_after_flush(self, work: Callable[[], None]) -> None:
         """Run `work()` on the background thread once everything queued before it is
@@ -124,12 +116,18 @@ class SummaryWriters:
                 warnings.warn(f"monitor: {getattr(work, '__qualname__', work)} failed: "
                               f"{type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
 
+        self._enqueue(task, bounded=False)
+
+    def _enqueue(self, task: Callable[[], None], bounded: bool) -> None:
+        """Run `task` on the background thread, in order (inline without one)."""
         if not self._background:
             task()
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
             atexit.register(self.close)
+        while bounded and len(self._pending) >= self.max_pending:
+            self._pending.popleft().result()
         self._pending.append(self._executor.submit(task))
 
     def drain(self) -> None:
