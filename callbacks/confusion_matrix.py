@@ -11,17 +11,24 @@ from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.metrics import confused_pairs, confused_pairs_markdown
-from monitor.render import confusion_heatmap
+from monitor.render import ConfusionHeatmapRenderer, confusion_heatmap
 
 MATRICES_FILE = "validation_confusion_matrices.jsonl"
 DENSE_MAX_CLASSES = 100  # above: the JSONL lists nonzero cells only
 
 
 def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str, step: int,
-                              epochs_per_tag: int = 0, top_pairs: int = 5) -> None:
-    """Row-normalised and count heatmaps plus the most-confused pairs (default writer)."""
+                              epochs_per_tag: int = 0, top_pairs: int = 5, renderers=None) -> None:
+    """Row-normalised and count heatmaps plus the most-confused pairs (default writer).
+
+    `renderers`: `{"normalized": ConfusionHeatmapRenderer, "counts": ...}` kept for a run
+    (each epoch then redraws only what changed); None draws afresh.
+    """
     for kind, normalized in (("normalized", True), ("counts", False)):
-        png = confusion_heatmap(cm, class_names, f"{title} ({kind})", normalized=normalized)
+        if renderers is None:
+            png = confusion_heatmap(cm, class_names, f"{title} ({kind})", normalized=normalized)
+        else:
+            png = renderers[kind].render(cm, f"{title} ({kind})")
         summaries.png_image(
             summaries.block_tag(f"confusion_matrix/{kind}", step, epochs_per_tag), png, step
         )
@@ -80,6 +87,8 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
             raise ValueError(f"Invalid value for argument `top_pairs`. Received: top_pairs={top_pairs}")
         self.class_names = list(class_names)
         self.top_pairs = top_pairs
+        self.renderers = {kind: ConfusionHeatmapRenderer(self.class_names, normalized=kind == "normalized")
+                          for kind in ("normalized", "counts")}
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         cm = state.confusion
@@ -88,7 +97,7 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
 
         def work() -> None:
             write_confusion_summaries(cm, self.class_names, title, epoch,
-                                      self.epochs_per_tag, self.top_pairs)
+                                      self.epochs_per_tag, self.top_pairs, self.renderers)
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(matrix_record(epoch, self.class_names, cm)) + "\n")
 

@@ -7,7 +7,7 @@ import numpy as np
 from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
-from monitor.render import prediction_grid, probability_bars
+from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer
 
 
 def pick_samples(state: EvaluationState, n: int) -> np.ndarray:
@@ -52,7 +52,8 @@ class PredictionGridCallback(ValidationSummaryCallback):
             raise ValueError("Invalid value for argument `display_transform`: expected a callable "
                              f"(images -> uint8 or [0, 1] floats). Received: {display_transform!r}")
         self.display_transform = display_transform
-        self._display = {"display_transform": display_transform} if display_transform else {}
+        self.grid_renderer = PredictionGridRenderer(self.class_names, columns, display_transform)
+        self.bars_renderer = ProbabilityBarsRenderer(self.class_names, display_transform=display_transform)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.sample_images is None:
@@ -69,13 +70,13 @@ class PredictionGridCallback(ValidationSummaryCallback):
         def work() -> None:
             if self.grid_size:
                 n = self.grid_size
-                png = prediction_grid(images[:n], truth[:n], probs[:n].argmax(1), probs[:n].max(1),
-                                      self.class_names, title, cols=self.columns, **self._display)
+                png = self.grid_renderer.render(images[:n], truth[:n], probs[:n].argmax(1),
+                                                probs[:n].max(1), title)
                 summaries.png_image(summaries.block_tag("predictions/grid", epoch, ept), png, epoch)
             if self.probability_images:
                 n = self.probability_images
-                png = probability_bars(images[:n], truth[:n], probs[:n], self.class_names,
-                                       f"Class probabilities, {self.epoch_title(epoch)}", **self._display)
+                png = self.bars_renderer.render(images[:n], truth[:n], probs[:n],
+                                                f"Class probabilities, {self.epoch_title(epoch)}")
                 summaries.png_image(summaries.block_tag("predictions/probabilities", epoch, ept),
                                     png, epoch)
 

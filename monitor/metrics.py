@@ -212,3 +212,12 @@ def pr_curve_counts(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.
         "recall": recall,
         "thresholds": thresholds,
     }
+
+
+def most_confused_classes(cm: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` classes with the most off-diagonal mass (mistakes made on the
+    class plus mistakes into it), most first; ties by index."""
+    cm = _as_cm(cm).astype(np.float64)
+    off = cm - np.diag(np.diag(cm))
+    mass = off.sum(axis=0) + off.sum(axis=1)
+    return np.lexsort((np.arange(len(mass)), -mass))[: max(0, min(k, len(mass)))]
