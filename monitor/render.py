@@ -200,9 +200,12 @@ class ConfusionHeatmapRenderer:
         n = len(self.names)
         if counts.shape != (n, n):
             raise ValueError(f"cm shape {counts.shape} does not match {n} class names")
-        if n > ANNOTATE_MAX_CLASSES:
-            return _large_heatmap(counts, self.names, title, self.normalized)
         vmax = 1.0 if self.normalized else float(max(int(counts.sum(axis=1).max(initial=0)), 1))
+        if n > ANNOTATE_MAX_CLASSES:
+            if self._blit is None or vmax != self._key:
+                self._blit = _LargeHeatmap(self.names, self.normalized, vmax)
+                self._key = vmax
+            return self._blit.render(counts, title)
         key = (vmax, len(str(int(vmax))))
         if self._blit is None or key != self._key:
             self._build(counts, vmax)
@@ -264,48 +267,71 @@ def confusion_heatmap(
     return ConfusionHeatmapRenderer(class_names, normalized).render(cm, title)
 
 
-def _large_heatmap(counts: np.ndarray, names: list[str], title: str, normalized: bool,
-                   k: int = MOST_CONFUSED) -> bytes:
-    """The whole matrix as an image (one block per cell, colour bar, no numbers) beside an
-    annotated sub-matrix of the ``k`` classes with the most off-diagonal mass."""
-    import pandas as pd
-    import seaborn as sns
+class _LargeHeatmap:
+    """Above ANNOTATE_MAX_CLASSES: the whole matrix as an image (one block per cell, colour
+    bar, no numbers) beside an annotated sub-matrix of the ``k`` classes with the most
+    off-diagonal mass. Axes and colour bars are drawn once; each epoch redraws the two
+    matrices, the numbers, the chosen classes' names and the title."""
 
-    n = len(names)
-    data = _heatmap_values(counts, normalized)
-    vmax = 1.0 if normalized else float(max(int(data.max(initial=0)), 1))
-    fig = Figure(figsize=(15.0, 7.6), dpi=DPI)
-    fig.suptitle(title, fontsize=13, y=0.985)
-    ax = fig.add_axes((0.05, 0.1, 0.36, 0.78))
-    cax = fig.add_axes((0.42, 0.1, 0.012, 0.78))
-    image = ax.imshow(data, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
-    fig.colorbar(image, cax=cax)
-    ticks = np.linspace(0, n - 1, min(n, 6)).round().astype(int)
-    ax.set_xticks(ticks)
-    ax.set_yticks(ticks)
-    ax.set_xlabel("Predicted class (index)")
-    ax.set_ylabel("True class (index)")
-    ax.set_title(f"All {n} classes ({'row-normalised' if normalized else 'counts'})", fontsize=11)
+    def __init__(self, names: list[str], normalized: bool, vmax: float, k: int = MOST_CONFUSED):
+        from seaborn.utils import relative_luminance
 
-    chosen = most_confused_classes(counts, k)
-    sub = data[np.ix_(chosen, chosen)]
-    labels = [f"{short_name(names[i])} ({i})" for i in chosen]
-    sax = fig.add_axes((0.62, 0.27, 0.33, 0.61))
-    scax = fig.add_axes((0.955, 0.27, 0.01, 0.61))
-    big = int(sub.max(initial=0)) if not normalized else 1
-    font = 8.0 if normalized or big < 1000 else 7.0
-    sns.heatmap(pd.DataFrame(sub, index=labels, columns=labels), ax=sax, cbar_ax=scax, annot=True,
-                fmt=".2f" if normalized else "d", cmap="Blues", vmin=0.0, vmax=vmax,
-                annot_kws={"fontsize": font})
-    sax.set_title(f"The {len(chosen)} most-confused of {n} classes (most off-diagonal mass)", fontsize=11)
-    sax.set_xlabel("Predicted label")
-    sax.set_ylabel("True label")
-    sax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    sax.tick_params(axis="y", labelrotation=0, labelsize=8)
-    for label in sax.get_xticklabels():
-        label.set_horizontalalignment("right")
-        label.set_rotation_mode("anchor")
-    return _to_png(fig)
+        self._luminance = relative_luminance
+        self.names, self.normalized, self.k = names, normalized, min(k, len(names))
+        n, k = len(names), self.k
+        fig = Figure(figsize=(15.0, 7.6), dpi=DPI)
+        self._title = fig.suptitle(" ", fontsize=13, y=0.985)
+        ax = fig.add_axes((0.05, 0.1, 0.36, 0.78))
+        cax = fig.add_axes((0.42, 0.1, 0.012, 0.78))
+        self._image = ax.imshow(np.zeros((n, n)), cmap="Blues", vmin=0.0, vmax=vmax,
+                                interpolation="nearest", aspect="equal")
+        fig.colorbar(self._image, cax=cax)
+        ticks = np.linspace(0, n - 1, min(n, 6)).round().astype(int)
+        ax.set_xticks(ticks)
+        ax.set_yticks(ticks)
+        ax.set_xlabel("Predicted class (index)")
+        ax.set_ylabel("True class (index)")
+        ax.set_title(f"All {n} classes ({'row-normalised' if normalized else 'counts'})", fontsize=11)
+
+        sax = fig.add_axes((0.62, 0.27, 0.33, 0.61))
+        scax = fig.add_axes((0.955, 0.27, 0.01, 0.61))
+        self._sub = sax.imshow(np.zeros((k, k)), cmap="Blues", vmin=0.0, vmax=vmax,
+                               interpolation="nearest", aspect="auto", extent=(0, k, k, 0))
+        fig.colorbar(self._sub, cax=scax)
+        sax.set_xticks(np.arange(k) + 0.5, [""] * k)
+        sax.set_yticks(np.arange(k) + 0.5, [""] * k)
+        sax.set_title(f"The {k} most-confused of {n} classes (most off-diagonal mass)", fontsize=11)
+        sax.set_xlabel("Predicted label", labelpad=95)
+        sax.set_ylabel("True label", labelpad=130)
+        font = 8.0 if normalized or vmax < 1000 else 7.0
+        self._cells = [[sax.text(j + 0.5, i + 0.5, " ", ha="center", va="center", fontsize=font)
+                        for j in range(k)] for i in range(k)]
+        self._rows = [sax.text(-0.02, 1.0 - (i + 0.5) / k, " ", ha="right", va="center", fontsize=8,
+                               transform=sax.transAxes) for i in range(k)]
+        self._cols = [sax.text((j + 0.5) / k, -0.02, " ", ha="right", va="top", fontsize=8, rotation=45,
+                               rotation_mode="anchor", transform=sax.transAxes) for j in range(k)]
+        dynamic = [self._title, self._image, self._sub, *(t for row in self._cells for t in row),
+                   *self._rows, *self._cols]
+        self._blit = _Blitter(fig, dynamic)
+
+    def render(self, counts: np.ndarray, title: str) -> bytes:
+        data = _heatmap_values(counts, self.normalized)
+        self._image.set_data(data)
+        chosen = most_confused_classes(counts, self.k)
+        sub = data[np.ix_(chosen, chosen)]
+        self._sub.set_data(sub)
+        colors = self._sub.cmap(self._sub.norm(sub))
+        for i in range(self.k):
+            for j in range(self.k):
+                cell = self._cells[i][j]
+                cell.set_text(f"{sub[i, j]:.2f}" if self.normalized else f"{int(sub[i, j])}")
+                cell.set_color(".15" if self._luminance(colors[i, j]) > 0.408 else "w")
+        for i, c in enumerate(chosen):
+            label = f"{short_name(self.names[c])} ({c})"
+            self._rows[i].set_text(label)
+            self._cols[i].set_text(label)
+        self._title.set_text(title)
+        return self._blit.png()
 
 
 # -- prediction grid ---------------------------------------------------------
