@@ -124,12 +124,12 @@ def test_two_multiworker_train_py_processes_write_one_run(tmp_path):
 
 
 def test_a_failing_renderer_warns_once_and_training_goes_on(tmp_path, monkeypatch):
-    import callbacks.confusion_matrix as cm_module
+    from monitor.render import ConfusionHeatmapRenderer
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cm_module, "confusion_heatmap", disk_full)
+    monkeypatch.setattr(ConfusionHeatmapRenderer, "render", disk_full)
     x, y = tiny_data(120)
     suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False)
     with pytest.warns(RuntimeWarning) as caught:
