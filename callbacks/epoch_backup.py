@@ -12,6 +12,15 @@ from monitor.resume import BACKUP_DIR, STATE_FILE, WEIGHTS_FILE
 from monitor.writers import SummaryWriters
 
 
+def merge_history(past: dict[str, list[float]] | None,
+                  history: keras.callbacks.History) -> dict[str, list[float]]:
+    """A resumed run's history: the epochs before the resume (`past`), then this fit's."""
+    past = past or {}
+    keys = set(past) | set(history.history)
+    return {k: [float(v) for v in past.get(k, [])] + [float(v) for v in history.history.get(k, [])]
+            for k in sorted(keys)}
+
+
 class EpochBackupCallback(keras.callbacks.Callback):
     """Saves weights (optimizer state included) and the history at every epoch end.
 
@@ -45,9 +54,7 @@ class EpochBackupCallback(keras.callbacks.Callback):
 
     def merged_history(self) -> dict[str, list[float]]:
         """Earlier epochs (before a resume) followed by this fit's."""
-        keys = set(self.past_history) | set(self.history.history)
-        return {k: self.past_history.get(k, []) + [float(v) for v in self.history.history.get(k, [])]
-                for k in sorted(keys)}
+        return merge_history(self.past_history, self.history)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skip():

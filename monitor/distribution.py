@@ -39,14 +39,6 @@ def tf_config_task(environ=os.environ) -> tuple[str, int, bool] | None:
     return task_type, index, "chief" in cluster
 
 
-def is_chief_task(task_type: str | None, task_index: int | None, has_chief: bool) -> bool:
-    if task_type is None:
-        return True
-    if task_type == "chief":
-        return True
-    return task_type == "worker" and task_index == 0 and not has_chief
-
-
 def strategy_is_chief(strategy) -> bool:
     """Whether this process writes under `strategy` (True outside multi-worker training)."""
     extended = getattr(strategy, "extended", None)

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confusion_matrix import accuracy, write_confusion_summaries
-from callbacks.epoch_backup import EpochBackupCallback
+from callbacks.epoch_backup import EpochBackupCallback, merge_history
 from callbacks.non_finite_loss import StopOnNonFiniteLoss
 from callbacks.per_class_metrics import write_per_class_summaries
 from callbacks.suite import monitoring_callbacks, seconds_on_training_thread
@@ -220,6 +220,7 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
         raise
     fit_seconds = time.time() - fit_start
     writers.flush()  # the last epoch's summaries and backup commit
+    hist = merge_history(backup.history if backup else None, history)
     if guard.tripped is not None:
         writers.close()
         last = latest_backup(run_dir) if chief else None
@@ -228,9 +229,8 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
             runs.write_json(metrics_path, record | {
                 "status": "failed: non-finite loss", "error": message,
                 "epochs_run": last.epochs_done if last else 0,
-                "history": _merged(backup, history), "wall_time_s": round(time.time() - start, 2)})
+                "history": hist, "wall_time_s": round(time.time() - start, 2)})
         raise NonFiniteLoss(message)
-    hist = _merged(backup, history)
     epochs_run = len(hist.get("loss", []))
     # restore_best_weights puts the best epoch's weights back when fit ends, stopped early or not:
     # the saved and tested model is that epoch's.
@@ -297,14 +297,6 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
     print(f"Run directory: {run_dir}", file=out)
     print(f"Open it:       tensorboard --logdir {c.logdir}", file=out, flush=True)
     return record
-
-
-def _merged(backup, history: keras.callbacks.History) -> dict[str, list[float]]:
-    """History of a resumed run: the backup's epochs, then this fit's."""
-    past = backup.history if backup else {}
-    keys = set(past) | set(history.history)
-    return {k: [float(v) for v in past.get(k, [])] + [float(v) for v in history.history.get(k, [])]
-            for k in sorted(keys)}
 
 
 def _fault_injection():
