@@ -216,8 +216,8 @@ def pr_curve_counts(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.
 
 def most_confused_classes(cm: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` classes with the most off-diagonal mass (mistakes made on the
-    class plus mistakes into it), most first; ties by index."""
-    cm = _as_cm(cm).astype(np.float64)
-    off = cm - np.diag(np.diag(cm))
-    mass = off.sum(axis=0) + off.sum(axis=1)
+    class plus mistakes into it), most first; ties by index. O(C^2), no C x C temporaries."""
+    cm = _as_cm(cm)
+    diagonal = np.diagonal(cm).astype(np.float64)
+    mass = cm.sum(axis=0, dtype=np.float64) + cm.sum(axis=1, dtype=np.float64) - 2.0 * diagonal
     return np.lexsort((np.arange(len(mass)), -mass))[: max(0, min(k, len(mass)))]

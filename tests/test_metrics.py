@@ -189,3 +189,27 @@ def test_pr_bucket_float32_matches_tensorboard_formula() -> None:
     # float32(0.29) * 100 rounds to 29.0 in float32 but is 28.99... in float64.
     assert pos[0, 29] == 1
     assert metrics.pr_bucket_indices(probs.astype(np.float64), 101)[0, 0] == 28
+
+
+def test_most_confused_classes_picks_the_largest_off_diagonal_mass() -> None:
+    cm = np.diag([50] * 6)
+    cm[4, 1] = 9  # class 4 -> 1: mass 9 for both
+    cm[2, 4] = 3  # class 4 gains 3 more (12), class 2 gets 3
+    cm[0, 5] = 1
+    chosen = metrics.most_confused_classes(cm, 3)
+    assert chosen.dtype.kind == "i" and list(chosen) == [4, 1, 2]
+    assert list(metrics.most_confused_classes(cm, 10)) == [4, 1, 2, 0, 5, 3]  # k > C: every class
+    assert list(metrics.most_confused_classes(cm, 0)) == []
+    assert list(metrics.most_confused_classes(np.diag([5, 5]), 1)) == [0]  # ties by index
+    # the diagonal never counts, however large
+    assert list(metrics.most_confused_classes(np.diag([1000, 1, 1]) + np.eye(3, k=1, dtype=int), 1)) == [1]
+
+
+def test_most_confused_classes_counts_mistakes_made_and_received() -> None:
+    cm = np.zeros((5, 5), dtype=int)
+    cm[0, 1] = cm[0, 2] = cm[0, 3] = 2  # class 0 makes 6 mistakes
+    cm[4, 3] = 5  # class 3 receives 2 + 5 = 7
+    assert list(metrics.most_confused_classes(cm, 2)) == [3, 0]
+    assert list(metrics.most_confused_classes(cm.astype(float) / 10, 2)) == [3, 0]
+    with pytest.raises(ValueError):
+        metrics.most_confused_classes(np.zeros((2, 3)), 1)
