@@ -1,0 +1,1 @@
+"""The confusion-matrix dashboard: a TensorBoard plugin (`metadata`, `summary`, `plugin`, `static/`)."""

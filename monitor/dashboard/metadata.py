@@ -1,0 +1,61 @@
+"""The dashboard's plugin name, tags and summary metadata (the data format).
+
+Two kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
+index from 0, as Keras' own summaries), in tags of `EPOCHS_PER_TAG` epochs:
+
+- `training_monitor/confusion/<split>/epochs_001-010`: int64 (K, 3), the nonzero cells of
+  the raw confusion matrix as (true, predicted, count) rows. The metadata content holds
+  the class names.
+- `training_monitor/mistakes/<split>/epochs_001-010`: string (1 + M,): element 0 is JSON,
+  a list of `{"true", "predicted", "confidence", "position"}` (most confident first),
+  elements 1.. the PNG thumbnails, in the same order.
+
+Why blocks of 10 epochs: TensorBoard's Python loader keeps 10 samples per tag for the
+tensors of third-party plugins (its Rust loader 100), chosen at random when a tag has
+more. Ten epochs per tag reach the plugin whole under either loader, with no flag.
+Every summary has `data_class` TENSOR, without which the Rust loader drops it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tensorboard.compat.proto import summary_pb2
+
+PLUGIN_NAME = "training_monitor"
+TAB_NAME = "Training monitor"
+FORMAT_VERSION = 1
+EPOCHS_PER_TAG = 10
+KINDS = ("confusion", "mistakes")
+
+
+def tag(kind: str, split: str, step: int) -> str:
+    """`training_monitor/<kind>/<split>/epochs_001-010` for the block `step` falls in."""
+    first = step // EPOCHS_PER_TAG * EPOCHS_PER_TAG + 1
+    return f"{PLUGIN_NAME}/{kind}/{split}/epochs_{first:03d}-{first + EPOCHS_PER_TAG - 1:03d}"
+
+
+def create_summary_metadata(kind: str, split: str, class_names=None) -> summary_pb2.SummaryMetadata:
+    if kind not in KINDS:
+        raise ValueError(f"Invalid value for argument `kind`. Received: kind={kind!r}")
+    content = {"version": FORMAT_VERSION, "kind": kind, "split": split}
+    if class_names is not None:
+        content["class_names"] = [str(n) for n in class_names]
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=json.dumps(content).encode("utf-8")),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_plugin_content(content: bytes) -> dict | None:
+    """The metadata content as a dict; None when it is not ours or of a newer format."""
+    try:
+        parsed = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(parsed, dict) or parsed.get("kind") not in KINDS:
+        return None
+    if not isinstance(parsed.get("version"), int) or parsed["version"] > FORMAT_VERSION:
+        return None
+    return parsed

@@ -1,0 +1,170 @@
+"""`TrainingMonitorPlugin`: the confusion-matrix dashboard, served by plain `tensorboard`.
+
+Registered through the `tensorboard_plugins` entry point (`pip install -e .`). Reads only
+through `context.data_provider`, so it works with TensorBoard's Python loader, its Rust data
+server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
+
+- `index.js`, `static/<file>`: the frontend, plain ES modules from this package;
+- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "mistakes"}]}`;
+- `matrices?run=&split=`: `{"class_names", "epochs": [{"step", "wall_time", "cells"}]}` with
+  `cells` the flat (true, predicted, count) triples of the nonzero cells;
+- `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
+  "confidence", "position"}]}`;
+- `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import posixpath
+from importlib import resources
+
+import numpy as np
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from monitor.dashboard import metadata
+
+STATIC = resources.files("monitor.dashboard").joinpath("static")
+DOWNSAMPLE = 1000  # samples asked per tag: more than any block holds (10)
+
+
+class TrainingMonitorPlugin(base_plugin.TBPlugin):
+    """Confusion matrices of every epoch on one slider, with the most confident mistakes."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._provider = context.data_provider
+
+    def get_plugin_apps(self):
+        return {
+            "/index.js": self._serve_static,
+            "/static/*": self._serve_static,
+            "/runs": self._serve_runs,
+            "/matrices": self._serve_matrices,
+            "/mistakes": self._serve_mistakes,
+            "/mistake_image": self._serve_mistake_image,
+        }
+
+    def is_active(self) -> bool:
+        return False  # active exactly when the data provider lists our plugin's data
+
+    def data_plugin_names(self):
+        return (metadata.PLUGIN_NAME,)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=metadata.TAB_NAME)
+
+    # -- reading ---------------------------------------------------------
+    def _series(self, ctx, experiment: str) -> dict[tuple[str, str], dict]:
+        """(run, split) -> {"class_names", "confusion": [tags], "mistakes": [tags], "max_step"}."""
+        listing = self._provider.list_tensors(ctx, experiment_id=experiment,
+                                              plugin_name=metadata.PLUGIN_NAME)
+        series: dict[tuple[str, str], dict] = {}
+        for run, tags in listing.items():
+            for tag, info in tags.items():
+                content = metadata.parse_plugin_content(info.plugin_content)
+                if content is None:
+                    continue
+                entry = series.setdefault((run, str(content["split"])),
+                                          {"class_names": None, "confusion": [], "mistakes": [],
+                                           "max_step": -1})
+                entry[content["kind"]].append(tag)
+                if content["kind"] == "confusion":
+                    entry["class_names"] = content.get("class_names") or entry["class_names"]
+                    entry["max_step"] = max(entry["max_step"], info.max_step)
+        return {key: value for key, value in series.items() if value["confusion"]}
+
+    def _read(self, ctx, experiment: str, run: str, tags: list[str]) -> dict[int, provider.TensorDatum]:
+        """step -> datum over `tags` of `run` (for a step written twice, the last written)."""
+        data = self._provider.read_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME, downsample=DOWNSAMPLE,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags))
+        by_step: dict[int, provider.TensorDatum] = {}
+        for datum in (d for series in data.get(run, {}).values() for d in series):
+            if datum.step not in by_step or datum.wall_time >= by_step[datum.step].wall_time:
+                by_step[datum.step] = datum
+        return dict(sorted(by_step.items()))
+
+    def _entry(self, request) -> tuple:
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        run, split = request.args.get("run"), request.args.get("split", "validation")
+        if not run:
+            raise errors.InvalidArgumentError("Missing argument `run`")
+        entry = self._series(ctx, experiment).get((run, split))
+        if entry is None:
+            raise errors.NotFoundError(f"No confusion matrices for run {run!r}, split {split!r}")
+        return ctx, experiment, run, split, entry
+
+    def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
+        ctx, experiment, run, split, entry = self._entry(request)
+        step = _int_arg(request, "step")
+        tags = [t for t in entry["mistakes"] if t == metadata.tag("mistakes", split, step)]
+        datum = self._read(ctx, experiment, run, tags).get(step) if tags else None
+        if datum is None:
+            raise errors.NotFoundError(f"No mistakes for run {run!r}, split {split!r}, step {step}")
+        return step, datum.numpy
+
+    # -- routes ----------------------------------------------------------
+    @wrappers.Request.application
+    def _serve_runs(self, request):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        runs = [{"run": run, "split": split, "classes": len(entry["class_names"] or []),
+                 "epochs": entry["max_step"] + 1, "mistakes": bool(entry["mistakes"])}
+                for (run, split), entry in sorted(self._series(ctx, experiment).items())]
+        return _json(request, {"runs": runs})
+
+    @wrappers.Request.application
+    def _serve_matrices(self, request):
+        ctx, experiment, run, split, entry = self._entry(request)
+        epochs = [{"step": step, "wall_time": datum.wall_time,
+                   "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
+                  for step, datum in self._read(ctx, experiment, run, entry["confusion"]).items()]
+        return _json(request, {"run": run, "split": split, "class_names": entry["class_names"],
+                               "epochs": epochs})
+
+    @wrappers.Request.application
+    def _serve_mistakes(self, request):
+        step, payload = self._mistakes_at(request)
+        records = json.loads(bytes(payload[0]).decode("utf-8"))
+        return _json(request, {"step": step,
+                               "mistakes": [dict(record, index=i) for i, record in enumerate(records)]})
+
+    @wrappers.Request.application
+    def _serve_mistake_image(self, request):
+        _, payload = self._mistakes_at(request)
+        index = _int_arg(request, "index")
+        if not 0 <= index < len(payload) - 1:
+            raise errors.NotFoundError(f"No mistake {index}")
+        return http_util.Respond(request, bytes(payload[index + 1]), "image/png")
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        prefix = f"/data/plugin/{metadata.PLUGIN_NAME}/"
+        path = posixpath.normpath(request.path[len(prefix):] if request.path.startswith(prefix) else "")
+        name = "index.js" if path == "index.js" else path.removeprefix("static/")
+        if not path.startswith(("index.js", "static/")) or "/" in name or name.startswith("."):
+            raise errors.NotFoundError(request.path)
+        asset = STATIC.joinpath(name)
+        if not asset.is_file():
+            raise errors.NotFoundError(request.path)
+        mimetype = "text/javascript" if name.endswith(".js") else mimetypes.guess_type(name)[0]
+        return http_util.Respond(request, asset.read_bytes(), mimetype or "application/octet-stream")
+
+
+def _int_arg(request, name: str) -> int:
+    try:
+        return int(request.args.get(name, ""))
+    except ValueError:
+        raise errors.InvalidArgumentError(f"Argument `{name}` must be an integer") from None
+
+
+def _json(request, body) -> wrappers.Response:
+    return http_util.Respond(request, json.dumps(body, separators=(",", ":")), "application/json")
