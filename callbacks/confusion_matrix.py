@@ -10,6 +10,7 @@ import numpy as np
 from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
+from monitor.dashboard import summary as dashboard_summary
 from monitor.metrics import confused_pairs, confused_pairs_markdown
 from monitor.render import ConfusionHeatmapRenderer, confusion_heatmap
 
@@ -18,8 +19,10 @@ DENSE_MAX_CLASSES = 100  # above: the JSONL lists nonzero cells only
 
 
 def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str, step: int,
-                              epochs_per_tag: int = 0, top_pairs: int = 5, renderers=None) -> None:
-    """Row-normalised and count heatmaps plus the most-confused pairs (default writer).
+                              epochs_per_tag: int = 0, top_pairs: int = 5, renderers=None,
+                              split: str = "validation") -> None:
+    """Row-normalised and count heatmaps, the most-confused pairs and the raw counts for
+    the dashboard (default writer).
 
     `renderers`: `{"normalized": ConfusionHeatmapRenderer, "counts": ...}` kept for a run
     (each epoch then redraws only what changed); None draws afresh.
@@ -32,6 +35,7 @@ def write_confusion_summaries(cm: np.ndarray, class_names: list[str], title: str
         summaries.png_image(
             summaries.block_tag(f"confusion_matrix/{kind}", step, epochs_per_tag), png, step
         )
+    dashboard_summary.confusion_counts(cm, class_names, step, split=split)
     if top_pairs:
         pairs = confused_pairs(cm, class_names, top=top_pairs)
         summaries.text(

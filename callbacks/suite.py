@@ -6,6 +6,7 @@ import keras
 
 from callbacks.base import ValidationSummaryCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
+from callbacks.confident_mistakes import ConfidentMistakesCallback
 from callbacks.confusion_matrix import ConfusionMatrixCallback
 from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
@@ -46,6 +47,8 @@ def monitoring_callbacks(
     grid_columns: int = 6,
     probability_images: int = 4,
     confused_pairs: int = 5,
+    mistakes: int = 64,
+    mistakes_grid: int = 12,
     epochs_per_tag: int = 10,
     from_logits: bool | None = None,
     display_transform=None,
@@ -64,6 +67,9 @@ def monitoring_callbacks(
     `tensorboard=True`) and the suite's images, scalars, text and PR curves
     (`monitor/`). Image and text tags hold `epochs_per_tag` epochs each so that
     plain `tensorboard --logdir` serves every epoch (0: one tag per kind).
+    Each epoch's raw counts and the `mistakes` most confident mistakes (0: none) also
+    go to the `Training monitor` dashboard; `mistakes_grid` of them to a
+    `mistakes/most_confident` image.
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -74,7 +80,7 @@ def monitoring_callbacks(
         )
     writers = writers or SummaryWriters(logdir)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(grid_size, probability_images),
-                                        from_logits=from_logits)
+                                        from_logits=from_logits, mistakes=mistakes)
     common = dict(every_n_epochs=every_n_epochs, epochs_per_tag=epochs_per_tag)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
@@ -90,6 +96,10 @@ def monitoring_callbacks(
                                                 columns=grid_columns,
                                                 probability_images=probability_images,
                                                 display_transform=display_transform, **common))
+    if mistakes:
+        callbacks.append(ConfidentMistakesCallback(capture, writers, class_names, grid_size=mistakes_grid,
+                                                   columns=grid_columns, display_transform=display_transform,
+                                                   **common))
     if pr_curves:
         callbacks.append(PRCurvesCallback(capture, writers, class_names,
                                           every_n_epochs=every_n_epochs))

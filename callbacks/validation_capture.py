@@ -11,7 +11,8 @@ from monitor.capture import EvaluationCapture, EvaluationState
 
 
 class ValidationCaptureCallback(keras.callbacks.Callback):
-    """Collects confusion counts, PR histograms and sample images while `fit` validates.
+    """Collects confusion counts, PR histograms, sample images and the most confident
+    mistakes while `fit` validates.
 
     The other suite callbacks read `state_for(epoch)` in `on_epoch_end`; it is
     None for an epoch without a validation pass (then they write nothing).
@@ -25,11 +26,11 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, num_classes: int, sample_slots: int = 18, num_thresholds: int = 101,
-                 from_logits: bool | None = None):
+                 from_logits: bool | None = None, mistakes: int = 64):
         super().__init__()
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,
-            sample_slots=sample_slots, from_logits=from_logits,
+            sample_slots=sample_slots, from_logits=from_logits, mistakes=mistakes,
         )
         self._epoch: int | None = None
         self._state: EvaluationState | None = None

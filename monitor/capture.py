@@ -3,8 +3,9 @@
 `EvaluationCapture.attach(model)` wraps the model's `test_step` and
 `compute_metrics` on the instance (not in `compile()`), so every evaluation
 batch also updates a few variables: confusion-matrix counts, per-class score
-histograms for PR curves, and a few sample images with their predicted
-probabilities. Nothing is predicted twice and nothing of ours enters the
+histograms for PR curves, a few sample images with their predicted
+probabilities, and the most confident mistakes (the top `mistakes` wrong
+predictions by confidence, with their images). Nothing is predicted twice and nothing of ours enters the
 compiled model, its logs or its saved file; `detach()` restores the model.
 
 Cost per batch of N images and C classes is O(N*C) whatever the number of PR
@@ -17,8 +18,9 @@ Under `tf.distribute` every variable is created in `attach`, under the model's
 strategy scope, before any replica function runs. Counts are `ON_READ`
 variables with `SUM` aggregation: each replica adds to its own copy and a read
 sums them over replicas and workers, so the matrix counts every validation
-image once. Sample images come from the first replica (of each worker) alone:
-the first images of each class that replica saw, in its own evaluation order.
+image once. Sample images and mistakes come from the first replica (of each
+worker) alone: the first images of each class that replica saw, in its own
+evaluation order, and the most confident mistakes among the images it saw.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ class EvaluationState:
     sample_probs: np.ndarray  # (S, C) probabilities
     sample_positions: np.ndarray  # (S,) position in evaluation order, -1 = empty slot
     samples_per_class: int
+    # The most confident mistakes, most confident first (ties: earlier in evaluation order);
+    # M entries, empty ones at the end with true class -1.
+    mistake_confidence: np.ndarray | None = None  # (M,) probability of the predicted class
+    mistake_labels: np.ndarray | None = None  # (M,) true class, -1 = empty
+    mistake_predicted: np.ndarray | None = None  # (M,) predicted class
+    mistake_positions: np.ndarray | None = None  # (M,) position in evaluation order
+    mistake_images: np.ndarray | None = None  # (M, H, W, Ch) float32, None if not captured
+
+    @property
+    def mistake_count(self) -> int:
+        return 0 if self.mistake_labels is None else int((self.mistake_labels >= 0).sum())
 
     @property
     def count(self) -> int:
@@ -82,6 +95,7 @@ class EvaluationCapture:
         num_thresholds: int = 101,
         sample_slots: int = 18,
         from_logits: bool | None = None,
+        mistakes: int = 64,
     ):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Invalid value for argument `num_classes`. Received: {num_classes}")
@@ -93,6 +107,9 @@ class EvaluationCapture:
             raise ValueError(
                 f"Invalid value for argument `sample_slots`. Received: sample_slots={sample_slots}"
             )
+        if not isinstance(mistakes, int) or mistakes < 0:
+            raise ValueError(f"Invalid value for argument `mistakes`. Received: mistakes={mistakes}")
+        self.mistakes = mistakes
         self.num_classes = num_classes
         self.num_thresholds = num_thresholds
         self.blocks, self.samples_per_class = sample_layout(num_classes, max(sample_slots, 1))
@@ -170,9 +187,11 @@ class EvaluationCapture:
         c, t, s = self.num_classes, self.num_thresholds, self.slots
         if not self._vars:
             empty = np.zeros((c, t), np.int64)
+            m = self.mistakes
             return EvaluationState(np.zeros((c, c), np.int64), empty, empty.copy(), None,
                                    -np.ones(s, np.int64), np.zeros((s, c)), -np.ones(s, np.int64),
-                                   self.samples_per_class)
+                                   self.samples_per_class, np.zeros(m), -np.ones(m, np.int64),
+                                   -np.ones(m, np.int64), -np.ones(m, np.int64), None)
         # One call reads everything (fixed order: the same collectives on every worker), so
         # the training thread waits for the GIL once, not once per variable.
         v = {k: value.numpy() for k, value in self._read_all().items()}
@@ -187,6 +206,20 @@ class EvaluationCapture:
             sample_probs=v["probs"][:s].astype(np.float64),
             sample_positions=positions,
             samples_per_class=self.samples_per_class,
+            **self._mistakes_of(v),
+        )
+
+    def _mistakes_of(self, v: dict) -> dict:
+        if self.mistakes == 0:
+            return {}
+        m = self.mistakes
+        labels = v["mistake_labels"][:m].astype(np.int64)
+        return dict(
+            mistake_confidence=np.where(labels >= 0, v["mistake_confidence"][:m], 0.0).astype(np.float64),
+            mistake_labels=labels,
+            mistake_predicted=np.where(labels >= 0, v["mistake_predicted"][:m], -1).astype(np.int64),
+            mistake_positions=np.where(labels >= 0, v["mistake_positions"][:m], -1).astype(np.int64),
+            mistake_images=v["mistake_images"][:m] if "mistake_images" in v else None,
         )
 
     # -- graph side ------------------------------------------------------
@@ -221,6 +254,17 @@ class EvaluationCapture:
         if image_shape is not None:
             self._image_shape = tuple(image_shape)
             self._vars["images"] = local("images", tf.zeros((s + 1, *image_shape), tf.float32))
+        if self.mistakes:
+            m = self.mistakes
+            self._vars.update({
+                "mistake_confidence": local("mistake_confidence", -tf.ones((m,), tf.float32)),
+                "mistake_labels": local("mistake_labels", -tf.ones((m,), tf.int32)),
+                "mistake_predicted": local("mistake_predicted", -tf.ones((m,), tf.int32)),
+                "mistake_positions": local("mistake_positions", -tf.ones((m,), tf.int32)),
+            })
+            if image_shape is not None:
+                self._vars["mistake_images"] = local("mistake_images",
+                                                     tf.zeros((m, *image_shape), tf.float32))
         variables = self._vars
 
         @tf.function(autograph=False)
@@ -254,7 +298,50 @@ class EvaluationCapture:
             self._warn_once("labels", f"monitor: {self.unreadable}; nothing captured")
             return
         self._update_counts(labels, probs)
-        self._update_samples(x, labels, probs)
+        images_ok = self._images_match(x)
+        if self.mistakes:
+            self._update_mistakes(x if images_ok else None, labels, probs)
+        self._update_samples(x if images_ok else None, labels, probs)
+        self._vars["seen"].assign_add(tf.shape(labels)[0])
+
+    def _images_match(self, x) -> bool:
+        if "images" in self._vars and (not tf.is_tensor(x) or tuple(x.shape[1:]) != self._image_shape):
+            self._warn_once("input", f"monitor: model input {getattr(x, 'shape', type(x))} is not the "
+                            f"(batch, {', '.join(map(str, self._image_shape))}) the model declares; "
+                            "sample images are not captured")
+            return False
+        return "images" in self._vars
+
+    def _update_mistakes(self, x, labels, probs) -> None:
+        """Keep the `mistakes` most confident wrong predictions seen so far, with their images.
+
+        The batch's own top M (padded to M, so shapes stay static under XLA) merge with
+        the kept M by one top_k over 2M; top_k puts the lower index first on ties, so the
+        kept (earlier) mistakes win ties, as in evaluation order.
+        """
+        v, m, c = self._vars, self.mistakes, self.num_classes
+        n = tf.shape(labels)[0]
+        valid = tf.logical_and(labels >= 0, labels < c)
+        predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        confidence = tf.reduce_max(probs, axis=-1)
+        wrong = tf.logical_and(valid, tf.not_equal(predicted, labels))
+        score = tf.concat([tf.where(wrong, confidence, -1.0), -tf.ones([m], tf.float32)], axis=0)
+        batch_score, batch_index = tf.math.top_k(score, k=m)  # indices >= n are padding (-1)
+        batch_index = tf.minimum(batch_index, tf.maximum(n - 1, 0))
+        is_mistake = batch_score >= 0.0
+        merged_score, pick = tf.math.top_k(tf.concat([v["mistake_confidence"], batch_score], 0), k=m)
+
+        def merge(kept, batch_values):
+            return tf.gather(tf.concat([kept, batch_values], axis=0), pick)
+
+        v["mistake_labels"].assign(merge(
+            v["mistake_labels"], tf.where(is_mistake, tf.gather(labels, batch_index), -1)))
+        v["mistake_predicted"].assign(merge(v["mistake_predicted"], tf.gather(predicted, batch_index)))
+        v["mistake_positions"].assign(merge(v["mistake_positions"], v["seen"] + batch_index))
+        if x is not None and "mistake_images" in v:
+            images = tf.gather(tf.cast(x, tf.float32), batch_index)
+            v["mistake_images"].assign(merge(v["mistake_images"], images))
+        v["mistake_confidence"].assign(merged_score)
 
     def _update_counts(self, labels, probs) -> None:
         c, t = self.num_classes, self.num_thresholds
@@ -280,10 +367,7 @@ class EvaluationCapture:
 
     def _update_samples(self, x, labels, probs) -> None:
         v = self._vars
-        if "images" in v and (not tf.is_tensor(x) or tuple(x.shape[1:]) != self._image_shape):
-            self._warn_once("input", f"monitor: model input {getattr(x, 'shape', type(x))} is not the "
-                            f"(batch, {', '.join(map(str, self._image_shape))}) the model declares; "
-                            "sample images are not captured")
+        if "images" in v and x is None:
             return
         c, k, s = self.num_classes, self.samples_per_class, self.slots
         n = tf.shape(labels)[0]
@@ -316,10 +400,10 @@ class EvaluationCapture:
         if "images" in v:
             v["images"].assign(tf.tensor_scatter_nd_update(v["images"], slot, tf.cast(x, tf.float32)))
         v["class_seen"].assign_add(tf.math.unsorted_segment_sum(tf.ones_like(cls), cls, c + 1))
-        v["seen"].assign_add(n)
 
 
-_EMPTY_IS_MINUS_ONE = {"class_block", "positions", "slot_labels"}
+_EMPTY_IS_MINUS_ONE = {"class_block", "positions", "slot_labels", "mistake_confidence", "mistake_labels",
+                       "mistake_predicted", "mistake_positions"}
 
 
 def _scatter_add(var, indices, updates) -> None:

@@ -257,7 +257,8 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
              + f", accuracy {accuracy(test_cm):.3f}")
 
     def write_test() -> None:
-        write_confusion_summaries(test_cm, ds.class_names, title, step, top_pairs=c.confused_pairs)
+        write_confusion_summaries(test_cm, ds.class_names, title, step, top_pairs=c.confused_pairs,
+                                  split="test")
         write_per_class_summaries(test_cm, ds.class_names, step)
         summaries.scalars({"test/loss": test_logs["loss"], "test/accuracy": test_logs["accuracy"]}, step)
 

@@ -203,3 +203,40 @@ def test_invalid_labels_are_not_counted():
     state = capture.read()
     assert state.count == 2 and state.confusion[0, 0] == 1 and state.confusion[2, 0] == 1
     assert state.pos_hist.sum() == 2 and state.neg_hist.sum() == 2 * 2  # valid rows only
+
+
+def brute_force_mistakes(y: np.ndarray, probs: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the `m` most confident wrong predictions, ties by position."""
+    predicted, confidence = probs.argmax(1), probs.max(1)
+    wrong = np.flatnonzero(predicted != y)
+    return wrong[np.lexsort((wrong, -confidence[wrong]))][:m]
+
+
+@pytest.mark.parametrize("m", [1, 16, 64, 500])
+@pytest.mark.parametrize("jit", [False, True])
+def test_most_confident_mistakes_equal_a_brute_force_top_m_over_predict(m, jit):
+    x, y = tiny_data(300, classes=3, seed=3)
+    model = tiny_model(classes=3, logits=True, seed=3)
+    model.fit(x, y, epochs=1, batch_size=64, verbose=0)  # some right, many wrong
+    model.jit_compile = jit
+    capture = EvaluationCapture(3, mistakes=m)
+    capture.attach(model)
+    model.evaluate(x, y, batch_size=32, verbose=0)  # 10 batches, the last one short
+    state = capture.read()
+    probs = tf.nn.softmax(model.predict(x, batch_size=32, verbose=0)).numpy()
+    expected = brute_force_mistakes(y, probs, m)
+    assert 0 < len(expected) < 300
+    assert state.mistake_count == len(expected)
+    got = state.mistake_positions[: len(expected)]
+    # equal confidences (to float32 rounding) may swap order; the confidences must match in order
+    np.testing.assert_allclose(state.mistake_confidence[: len(expected)], probs.max(1)[expected], atol=1e-6)
+    np.testing.assert_array_equal(np.sort(got), np.sort(expected))
+    np.testing.assert_array_equal(state.mistake_labels[: len(expected)], y[got])
+    np.testing.assert_array_equal(state.mistake_predicted[: len(expected)], probs.argmax(1)[got])
+    np.testing.assert_allclose(state.mistake_images[: len(expected)], x[got])
+    assert (state.mistake_labels[len(expected):] == -1).all()
+    capture.reset()  # a new pass starts empty
+    model.evaluate(x[:40], y[:40], batch_size=32, verbose=0)
+    again = capture.read()
+    np.testing.assert_array_equal(again.mistake_positions[: again.mistake_count],
+                                  brute_force_mistakes(y[:40], probs[:40], m))

@@ -25,7 +25,8 @@ BLOCK = "epochs_001-010"
 def expected_monitor_tags(names=NAMES):
     tags = {f"{kind}/{BLOCK}" for kind in (
         "confusion_matrix/normalized", "confusion_matrix/counts", "text/confused_pairs",
-        "text/per_class", "predictions/grid", "predictions/probabilities")}
+        "text/per_class", "predictions/grid", "predictions/probabilities", "mistakes/most_confident",
+        "training_monitor/confusion/validation", "training_monitor/mistakes/validation")}
     tags |= {f"per_class/{m}/{n}" for m in ("precision", "recall", "f1") for n in names}
     tags |= {f"averages/{m}" for m in (
         "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
@@ -139,12 +140,12 @@ def test_epochs_without_validation_write_nothing_and_warn_once(tmp_path):
 def test_every_n_epochs_and_parts_off(tmp_path):
     x, y = tiny_data(120)
     suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, every_n_epochs=2,
-                                 prediction_grid=False, pr_curves=False, per_class=False)
+                                 prediction_grid=False, pr_curves=False, per_class=False, mistakes=0)
     tiny_model().fit(x, y, validation_split=0.3, epochs=3, verbose=0, callbacks=suite)
     close_suite(suite)
     tags = read_tags(str(tmp_path))["monitor"]
     assert set(tags) == {f"confusion_matrix/normalized/{BLOCK}", f"confusion_matrix/counts/{BLOCK}",
-                         f"text/confused_pairs/{BLOCK}"}
+                         f"text/confused_pairs/{BLOCK}", f"training_monitor/confusion/validation/{BLOCK}"}
     assert all(steps == [0, 2] for steps in tags.values())
 
 
@@ -219,3 +220,20 @@ def test_no_figures_or_memory_growth_across_epochs(tmp_path):
     tiny_model().fit(x, y, validation_split=0.3, epochs=3, verbose=0, callbacks=suite)
     close_suite(suite)
     assert helpers.Gcf.get_all_fig_managers() == []
+
+
+def test_last_epoch_mistakes_summary_equals_a_brute_force_top_64_over_predict(split_run):
+    acc = accumulator(os.path.join(split_run["run_dir"], "monitor"))
+    events = acc.Tensors(f"training_monitor/mistakes/validation/{BLOCK}")
+    assert [e.step for e in events] == list(range(EPOCHS))
+    payload = tf.make_ndarray(events[-1].tensor_proto)
+    records = json.loads(payload[0].decode())
+    probs = split_run["model"].predict(split_run["x_val"], verbose=0)
+    y = split_run["y_val"]
+    wrong = np.flatnonzero(probs.argmax(1) != y)
+    expected = wrong[np.lexsort((wrong, -probs.max(1)[wrong]))][:64]
+    assert sorted(r["position"] for r in records) == sorted(expected.tolist())
+    for record in records:
+        assert record["true"] == y[record["position"]] != record["predicted"]
+        assert abs(record["confidence"] - probs[record["position"]].max()) < 1e-5
+    assert len(payload) == len(records) + 1 and all(p.startswith(b"\x89PNG") for p in payload[1:])

@@ -30,7 +30,7 @@ CLASSES = NAMES
 EPOCHS = 12
 ALL_STEPS = set(range(EPOCHS))
 BLOCKS = ("epochs_001-010", "epochs_011-020")
-IMAGE_KINDS = ("confusion_matrix/normalized", "confusion_matrix/counts",
+IMAGE_KINDS = ("confusion_matrix/normalized", "confusion_matrix/counts", "mistakes/most_confident",
                "predictions/grid", "predictions/probabilities")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def logdir(tmp_path_factory) -> Path:
     """`blocks/` (300 images, defaults) and `single/` (100 images, epochs_per_tag=0)."""
     root = tmp_path_factory.mktemp("tb_logs")
     _train(root / "blocks", 300, seed=0)
-    _train(root / "single", 100, seed=1, epochs_per_tag=0, tensorboard=False,
+    _train(root / "single", 100, seed=1, epochs_per_tag=0, tensorboard=False, mistakes=0,
            prediction_grid=False, pr_curves=False)
     return root
 

@@ -1,0 +1,86 @@
+"""ConfidentMistakesCallback: the most confident wrong predictions of each validation pass."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from callbacks.base import ValidationSummaryCallback
+from monitor import summaries
+from monitor.capture import EvaluationState
+from monitor.dashboard import summary as dashboard_summary
+from monitor.render import display_images, prediction_grid
+
+THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
+
+
+def mistake_records(state: EvaluationState) -> list[dict]:
+    """The captured mistakes, most confident first: `true`, `predicted`, `confidence`, `position`."""
+    if state.mistake_labels is None:
+        return []
+    return [{"true": int(t), "predicted": int(p), "confidence": round(float(c), 6), "position": int(pos)}
+            for t, p, c, pos in zip(state.mistake_labels, state.mistake_predicted,
+                                    state.mistake_confidence, state.mistake_positions, strict=True)
+            if t >= 0]
+
+
+def thumbnails(images: np.ndarray | None, count: int, display_transform=None) -> list[bytes]:
+    """PNG bytes of the first `count` images, as the grids show them, at most THUMBNAIL_PX a side."""
+    if images is None or count == 0:
+        return [b""] * count
+    pixels = (display_images(images[:count], display_transform) * 255.0 + 0.5).astype(np.uint8)
+    out = []
+    for image in pixels:
+        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        out.append(buffer.getvalue())
+    return out
+
+
+class ConfidentMistakesCallback(ValidationSummaryCallback):
+    """Writes the validation pass's most confident mistakes (a label-noise finder).
+
+    For plain TensorBoard: `mistakes/most_confident`, a grid of the `grid_size` most
+    confident wrong predictions, titled "truth : prediction (confidence %)". For the
+    dashboard: every captured mistake (the capture's `mistakes`, 64 by default) with a
+    thumbnail, shown when a confusion-matrix cell is clicked.
+
+    ```python
+    capture = ValidationCaptureCallback(num_classes=10, mistakes=64)
+    mistakes = ConfidentMistakesCallback(capture, writers, class_names, grid_size=12)
+    ```
+    """
+
+    def __init__(self, source, writers, class_names, grid_size: int = 12, columns: int = 6,
+                 display_transform=None, **kwargs):
+        super().__init__(source, writers, **kwargs)
+        for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"Invalid value for argument `{arg}`. Received: {arg}={value}")
+        self.class_names = list(class_names)
+        self.grid_size = grid_size
+        self.columns = columns
+        self.display_transform = display_transform
+
+    def write(self, epoch: int, state: EvaluationState) -> None:
+        records = mistake_records(state)
+        images = state.mistake_images
+        title = f"Most confident mistakes, {self.epoch_title(epoch)}"
+
+        def work() -> None:
+            dashboard_summary.confident_mistakes(
+                records, thumbnails(images, len(records), self.display_transform), step=epoch)
+            n = min(self.grid_size, len(records))
+            if n and images is not None:
+                shown = records[:n]
+                png = prediction_grid(images[:n], [r["true"] for r in shown], [r["predicted"] for r in shown],
+                                      [r["confidence"] for r in shown], self.class_names, title,
+                                      cols=self.columns, display_transform=self.display_transform)
+                tag = summaries.block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
+                summaries.png_image(tag, png, epoch)
+
+        self.submit(work)
