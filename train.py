@@ -69,6 +69,10 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     s.add_argument("--probability-images", type=int, default=4,
                    help="images shown beside their class-probability bars")
     s.add_argument("--confused-pairs", type=int, default=5, help="most-confused class pairs listed")
+    s.add_argument("--mistakes", type=int, default=64,
+                   help="most confident mistakes kept per validation pass, for the dashboard (0: off)")
+    s.add_argument("--mistakes-grid", type=int, default=12,
+                   help="of those, shown in the mistakes/most_confident image")
     s.add_argument("--epochs-per-tag", type=int, default=10,
                    help="epochs per image/text tag, so plain `tensorboard --logdir` serves every "
                    "epoch (TensorBoard keeps 10 images per tag); 0 = one tag")

@@ -41,6 +41,8 @@ class RunConfig:
     probability_images: int = 4
     confused_pairs: int = 5
     epochs_per_tag: int = 10
+    mistakes: int = 64
+    mistakes_grid: int = 12
 
     def resolved(self) -> RunConfig:
         """A validated copy with the recipe's defaults filled in (raises MonitorError)."""
@@ -68,6 +70,8 @@ class RunConfig:
             ("--probability-images", c.probability_images, c.probability_images >= 0,
              "0 (off) or a positive integer"),
             ("--confused-pairs", c.confused_pairs, c.confused_pairs >= 0, "0 (off) or a positive integer"),
+            ("--mistakes", c.mistakes, c.mistakes >= 0, "0 (off) or a positive integer"),
+            ("--mistakes-grid", c.mistakes_grid, c.mistakes_grid >= 0, "0 (off) or a positive integer"),
             ("--epochs-per-tag", c.epochs_per_tag, c.epochs_per_tag >= 0,
              "0 (one tag for all epochs) or a positive integer"),
         ]

@@ -162,7 +162,8 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
             prediction_grid=c.prediction_grid, pr_curves=c.pr_curves,
             every_n_epochs=c.every_n_epochs, grid_size=c.grid_size, grid_columns=c.grid_columns,
             probability_images=c.probability_images, confused_pairs=c.confused_pairs,
-            epochs_per_tag=c.epochs_per_tag, writers=writers, tensorboard=False,
+            epochs_per_tag=c.epochs_per_tag, mistakes=c.mistakes, mistakes_grid=c.mistakes_grid,
+            writers=writers, tensorboard=False,
         )
     else:
         callbacks = []
