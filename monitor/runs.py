@@ -17,6 +17,7 @@ from monitor.errors import MonitorError
 
 METRICS_FILE = "metrics.json"
 TEST_CONFUSION_FILE = "confusion_matrix_test.csv"
+MODEL_FILE = "model.keras"
 PACKAGES = ("tensorflow", "tensorboard", "keras", "numpy", "matplotlib", "seaborn", "pandas",
             "scikit-learn")
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -27,12 +28,13 @@ from monitor.capture import EvaluationCapture
 from monitor.config import RunConfig
 from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
 from monitor.errors import MonitorError
+from monitor.hparams import write_hparams_file
 from monitor.metrics import per_class
 from monitor.models import build, compile_model, recipe
 from monitor.resume import latest_backup, remove_backups, truncate_run
+from monitor.runs import MODEL_FILE
 from monitor.writers import SummaryWriters
 
-MODEL_FILE = "model.keras"
 ITERATORS_PER_EPOCH = 2  # iterators Keras 3's fit makes of a dataset of known length, per epoch
 
 
@@ -290,6 +292,11 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
     )
     if c.early_stopping and epochs_run < c.epochs:
         record["early_stopped"] = True
+    try:
+        write_hparams_file(run_dir, record, model.get_config())
+    except Exception as err:  # noqa: BLE001 - a finished, tested run must not be lost to its HParams
+        warnings.warn(f"monitor: cannot write the HParams summaries: {type(err).__name__}: {err}",
+                      RuntimeWarning, stacklevel=2)
     runs.write_json(metrics_path, record)
     remove_backups(run_dir)  # a completed run is never resumed
     print(f"Test accuracy {test_logs['accuracy']:.4f}, loss {test_logs['loss']:.4f} "

@@ -1,0 +1,157 @@
+"""Hyperparameters and final metrics of a run, for TensorBoard's HParams dashboard.
+
+Written with the `hparams` summary API directly (TensorBoard's `hp.KerasCallback`
+subclasses tf-keras' callback, which Keras 3 models do not take). Every run writes,
+into its own directory: the experiment config (the same for every run, so the
+dashboard finds one), its session (`hp.hparams`: the values, trial id = run name)
+and its final metrics as `final/*` scalars, which the dashboard reads as the
+session's metrics.
+
+```
+python -m monitor.hparams logs/run1 logs/run2   # runs finished before this version
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zipfile
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+from monitor.data import DATASETS
+from monitor.distribution import STRATEGIES
+from monitor.recipes import MODELS, recipe
+
+METRICS = {  # tag -> display name
+    "final/val_accuracy": "validation accuracy",
+    "final/val_loss": "validation loss",
+    "final/test_accuracy": "test accuracy",
+    "final/test_loss": "test loss",
+    "final/test_macro_f1": "test macro F1",
+    "final/epochs_run": "epochs run",
+}
+HPARAMS = [
+    hp.HParam("model", hp.Discrete(list(MODELS))),
+    hp.HParam("dataset", hp.Discrete(list(DATASETS))),
+    hp.HParam("dropout_rates", display_name="dropout rates"),
+    hp.HParam("optimizer", hp.Discrete(["adam", "rmsprop"])),
+    hp.HParam("learning_rate", hp.RealInterval(0.0, 10.0), display_name="learning rate"),
+    hp.HParam("batch_size", hp.IntInterval(1, 2**20), display_name="batch size"),
+    hp.HParam("epochs", hp.IntInterval(1, 2**20)),
+    hp.HParam("val_split", hp.RealInterval(0.0, 1.0), display_name="validation split"),
+    hp.HParam("seed", hp.IntInterval(0, 2**31)),
+    hp.HParam("strategy", hp.Discrete(list(STRATEGIES))),
+]
+
+
+def dropout_rates(model_config: dict | list) -> str:
+    """"0.2, 0.3, 0.4, 0.5": the rates of the Dropout layers in a Keras model config, in order
+    ("none" without any)."""
+    rates: list[float] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "Dropout" and isinstance(node.get("config"), dict):
+                rates.append(float(node["config"].get("rate", 0.0)))
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(model_config)
+    return ", ".join(f"{r:g}" for r in rates) or "none"
+
+
+def saved_model_config(model_path: str) -> dict:
+    """The architecture JSON inside a `.keras` file, read as plain JSON (nothing deserialized)."""
+    with zipfile.ZipFile(model_path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def hparam_values(record: dict, model_config: dict | list) -> dict:
+    """The run's hyperparameters from its metrics.json record (flags) and model config."""
+    flags = record["flags"]
+    r = recipe(flags["model"])
+    return {
+        "model": flags["model"], "dataset": flags["dataset"],
+        "dropout_rates": dropout_rates(model_config),
+        "optimizer": r.optimizer,
+        "learning_rate": float(flags.get("learning_rate") or r.learning_rate),
+        "batch_size": int(flags.get("batch_size") or r.batch_size),
+        "epochs": int(flags.get("epochs") or r.epochs),
+        "val_split": float(flags["val_split"]), "seed": int(flags["seed"]),
+        "strategy": flags.get("strategy", "default"),
+    }
+
+
+def final_metrics(record: dict) -> dict[str, float]:
+    """`final/*` values of a completed run's record."""
+    final = record["final"]
+    f1 = [c["f1"] for c in record.get("test_per_class", {}).values()]
+    values = {
+        "final/val_accuracy": final["validation"]["accuracy"],
+        "final/val_loss": final["validation"]["loss"],
+        "final/test_accuracy": final["test"]["accuracy"],
+        "final/test_loss": final["test"]["loss"],
+        "final/test_macro_f1": sum(f1) / len(f1) if f1 else None,
+        "final/epochs_run": record["epochs_run"],
+    }
+    return {tag: float(v) for tag, v in values.items() if v is not None}
+
+
+def write_hparams(record: dict, model_config: dict | list, trial_id: str) -> None:
+    """Experiment config, session and final metrics into the current default writer."""
+    hp.hparams_config(hparams=HPARAMS,
+                      metrics=[hp.Metric(tag, display_name=name) for tag, name in METRICS.items()])
+    hp.hparams(hparam_values(record, model_config), trial_id=trial_id)
+    step = max(int(record["epochs_run"]) - 1, 0)
+    for tag, value in final_metrics(record).items():
+        tf.summary.scalar(tag, value, step=step)
+
+
+def write_hparams_file(run_dir: str, record: dict, model_config: dict | list) -> None:
+    """`write_hparams` into an event file of its own in `run_dir` (the session's directory)."""
+    writer = tf.summary.create_file_writer(run_dir)
+    try:
+        with writer.as_default():
+            write_hparams(record, model_config, os.path.basename(os.path.normpath(run_dir)))
+    finally:
+        writer.close()
+
+
+def write_run_hparams(run_dir: str) -> None:
+    """Write the HParams summaries of a completed run from its own files."""
+    from monitor.runs import MODEL_FILE, read_record
+
+    record = read_record(run_dir)
+    if record is None or record.get("status") != "completed":
+        raise ValueError(f"{run_dir}: not a completed run (metrics.json says "
+                         f"{(record or {}).get('status', 'nothing')})")
+    write_hparams_file(run_dir, record, saved_model_config(os.path.join(run_dir, MODEL_FILE)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m monitor.hparams", description=(
+        "Write HParams summaries (hyperparameters, final metrics) for completed runs that lack them."))
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    failed = False
+    for run_dir in args.run_dirs:
+        try:
+            write_run_hparams(run_dir)
+            print(f"{run_dir}: HParams written")
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed = True
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
