@@ -29,11 +29,15 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         "matrix, per-class precision/recall/F1, sample predictions, PR curves, histograms.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", choices=MODELS, help="reference model (REFERENCE.md); required unless --resume")
+    p.add_argument("--model", choices=MODELS, nargs="+",
+                   help="reference model (REFERENCE.md); required unless --resume. Several (e.g. "
+                   "--model baseline dropout) train one after another under one parent folder "
+                   "(--logdir/--run-name, default compare-<time>) and end with a comparison")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a killed or interrupted run from its last finished epoch, with the "
                    "flags it was started with (other flags must agree with them)")
-    p.add_argument("--dataset", default="cifar10", choices=DATASETS, help="data set")
+    p.add_argument("--dataset", default=["cifar10"], choices=DATASETS, nargs="+",
+                   help="data set; several train every model on each")
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's: baseline/dropout 31, "
                    "tutorial 50, twoblock 10, simple 5)")
     p.add_argument("--batch-size", type=int, help="global batch size, split across devices and "
@@ -46,7 +50,7 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
                    "files (default: $MONITOR_DATA_DIR, else Keras' download)")
     p.add_argument("--logdir", default="logs", help="where run directories go")
     p.add_argument("--run-name", help="run directory name (default: <dataset>-<model>-<time>); "
-                   "an existing one is an error")
+                   "with several models or data sets, the parent folder's; an existing one is an error")
     p.add_argument("--limit", type=int, help="use only N training images (stratified), for quick runs")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop when val_loss has not improved for PATIENCE epochs, restoring the "
@@ -96,6 +100,11 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _single(values):
+    """A one-element list from nargs="+" as its element (what a stored run's flags hold)."""
+    return values[0] if isinstance(values, list) and len(values) == 1 else values
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from monitor.config import RunConfig
@@ -108,21 +117,56 @@ def main(argv=None) -> int:
     try:
         # Flags and data are checked before TensorFlow loads: errors come at once, alone.
         if args.resume:
-            given = vars(build_parser(suppress_defaults=True).parse_args(argv))
-            config = resume_config(args.resume, {k: v for k, v in given.items() if k != "resume"})
+            typed = vars(build_parser(suppress_defaults=True).parse_args(argv))
+            given = {k: _single(v) for k, v in typed.items() if k != "resume"}
+            if isinstance(given.get("model"), list) or isinstance(given.get("dataset"), list):
+                raise MonitorError("--resume continues one run: give no --model / --dataset lists")
+            configs = [resume_config(args.resume, given)]
             run_dir = args.resume
         elif args.model is None:
             raise MonitorError("--model is required (or --resume RUN_DIR to continue a run)")
         else:
-            config = RunConfig(**{k: v for k, v in vars(args).items() if k != "resume"}).resolved()
-            check_writable_logdir(config.logdir)
-        splits = load_splits(config.dataset, config.data_dir, config.val_split, config.seed, config.limit)
+            skip = ("resume", "model", "dataset", "run_name")
+            flags = {k: v for k, v in vars(args).items() if k not in skip}
+            pairs = [(m, d) for d in dict.fromkeys(args.dataset) for m in dict.fromkeys(args.model)]
+            if len(pairs) > 1:
+                from monitor.runs import comparison_dir_path
+
+                multi_data = len(set(args.dataset)) > 1
+                flags.update(logdir=comparison_dir_path(args.logdir, args.run_name))
+                configs = [RunConfig(model=m, dataset=d, **flags, run_name=f"{m}-{d}" if multi_data else m)
+                           for m, d in pairs]
+            else:
+                configs = [RunConfig(model=pairs[0][0], dataset=pairs[0][1], run_name=args.run_name, **flags)]
+            configs = [c.resolved() for c in configs]
+            check_writable_logdir(args.logdir)
+        all_splits = {}
+        for c in configs:  # every data set checked before the first run starts
+            key = (c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
+            if key not in all_splits:
+                all_splits[key] = load_splits(*key)
         from monitor.training import NonFiniteLoss, run
 
-        try:
-            run(config, splits, resume_dir=run_dir)
-        except NonFiniteLoss as err:
-            print(f"train.py: error: {err}", file=sys.stderr)
+        failed = False
+        run_dirs = []
+        for c in configs:
+            try:
+                if len(configs) > 1:
+                    print(f"== {c.model} on {c.dataset} ({len(run_dirs) + 1}/{len(configs)}) ==", flush=True)
+                record = run(c, all_splits[(c.dataset, c.data_dir, c.val_split, c.seed, c.limit)],
+                             resume_dir=run_dir)
+                run_dirs.append(record["run_dir"])
+            except NonFiniteLoss as err:
+                print(f"train.py: error: {err}", file=sys.stderr)
+                failed = True
+        if len(configs) > 1 and run_dirs:
+            from monitor.compare import write_comparison
+
+            paths = write_comparison(run_dirs, configs[0].logdir)
+            print(open(paths["table"], encoding="utf-8").read(), end="")
+            print(f"Comparison: {paths['png']}, {paths['table']}; TensorBoard: "
+                  f"tensorboard --logdir {configs[0].logdir}")
+        if failed:
             return 3
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)

@@ -40,6 +40,18 @@ def run_dir_path(logdir: str, dataset: str, model: str, run_name: str | None) ->
     return path
 
 
+def comparison_dir_path(logdir: str, run_name: str | None) -> str:
+    """The parent folder of several runs started together: `--run-name`, else compare-<time>."""
+    if run_name:
+        return run_dir_path(logdir, "", "", run_name)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = os.path.join(logdir, f"compare-{stamp}"), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(logdir, f"compare-{stamp}-{n}")
+    return path
+
+
 def create_run_dir(path: str) -> str:
     try:
         os.makedirs(path, exist_ok=False)
