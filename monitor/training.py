@@ -31,6 +31,7 @@ from monitor.errors import MonitorError
 from monitor.hparams import write_hparams_file
 from monitor.metrics import per_class
 from monitor.models import build, compile_model, recipe
+from monitor.report import build_report
 from monitor.resume import latest_backup, remove_backups, truncate_run
 from monitor.runs import MODEL_FILE
 from monitor.writers import SummaryWriters
@@ -299,11 +300,17 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
                       RuntimeWarning, stacklevel=2)
     runs.write_json(metrics_path, record)
     remove_backups(run_dir)  # a completed run is never resumed
+    try:
+        build_report(run_dir)
+    except Exception as err:  # noqa: BLE001 - the run is complete; its report can be rebuilt
+        warnings.warn(f"monitor: cannot write report.html ({type(err).__name__}: {err}); rebuild it with "
+                      f"python -m monitor.report {run_dir}", RuntimeWarning, stacklevel=2)
     print(f"Test accuracy {test_logs['accuracy']:.4f}, loss {test_logs['loss']:.4f} "
           f"({epochs_run} epochs, {record['wall_time_s']:.0f} s"
           + (f"; weights of epoch {weights_epoch}, restored by early stopping)" if restored else ")"),
           file=out)
     print(f"Run directory: {run_dir}", file=out)
+    print(f"Report:        {os.path.join(run_dir, 'report.html')}", file=out)
     print(f"Open it:       tensorboard --logdir {c.logdir}", file=out, flush=True)
     return record
 
