@@ -6,7 +6,9 @@ batch 256, 4 epochs. The ways, interleaved (plain, suite, plain, suite, ...):
 
 - plain: `fit` with Keras' TensorBoard callback (histograms every epoch);
 - suite: `fit` with `monitoring_callbacks(...)` (which includes that same callback),
-  then `close_suite` (drained inside the timed fit).
+  then `close_suite` (drained inside the timed fit);
+- suite-no-mistakes (with `--ways`): the same without the most-confident-mistakes capture
+  (`mistakes=0`), to see what that capture costs.
 
 Per C it prints: validation-pass seconds (median over epochs 2..E) and the suite/plain
 ratio, whole-fit seconds (suite drained) and ratio, the suite's training-thread ms per
@@ -68,8 +70,9 @@ def worker(args) -> dict:
     run_dir = Path(args.run_dir)
     names = [f"class_{i:04d}" for i in range(c)]
     first_epoch_cpu: list[float] = []
-    if args.way == "suite":
-        callbacks = monitoring_callbacks(names, str(run_dir))
+    if args.way.startswith("suite"):
+        callbacks = monitoring_callbacks(names, str(run_dir),
+                                         mistakes=0 if args.way == "suite-no-mistakes" else 64)
         writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
 
         class FirstEpochCost(keras.callbacks.Callback):
@@ -87,12 +90,12 @@ def worker(args) -> dict:
     model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
               batch_size=256, epochs=args.epochs, verbose=0,
               callbacks=[validation_timer(val_seconds), *callbacks])
-    if args.way == "suite":
+    if args.way.startswith("suite"):
         close_suite(callbacks)
     fit_seconds = time.perf_counter() - start
     out = {"val_s": val_seconds, "fit_s": fit_seconds,
            "event_bytes": event_bytes(run_dir), "monitor_event_bytes": event_bytes(run_dir / "monitor")}
-    if args.way == "suite":
+    if args.way.startswith("suite"):
         out |= {"training_thread_s": seconds_on_training_thread(callbacks),
                 "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
                 "first_epoch_background_cpu_s": first_epoch_cpu[0] if first_epoch_cpu else None,
@@ -134,6 +137,9 @@ def summarise(results: dict, epochs: int) -> list[dict]:
                "plain_event_mb_per_epoch": med("plain", "event_bytes") / epochs / 1e6,
                "monitor_mb_per_epoch": med("suite", "monitor_event_bytes") / epochs / 1e6,
                "failed": [r.get("failed") for r in ways["suite"] if r.get("failed")]}
+        if "suite-no-mistakes" in ways:
+            row["val_suite_no_mistakes_s"] = med("suite-no-mistakes", "val_s", val)
+            row["mistakes_val_ratio"] = row["val_suite_s"] / row["val_suite_no_mistakes_s"]
         row["val_ratio"] = row["val_suite_s"] / row["val_plain_s"]
         row["fit_ratio"] = row["fit_suite_s"] / row["fit_plain_s"]
         rows.append(row)
@@ -153,6 +159,11 @@ def markdown(rows: list[dict]) -> str:
             f"({r['bg_cpu_s_first_epoch']:.2f}; {r['bg_cpu_s_later_epochs']:.3f}) "
             f"| {r['event_mb_per_epoch']:.2f} ({r['plain_event_mb_per_epoch']:.2f}) "
             f"| {r['monitor_mb_per_epoch']:.3f} |")
+    if any("mistakes_val_ratio" in r for r in rows):
+        lines += ["", "| classes | val pass suite without mistakes s | with mistakes (M=64) s | ratio |",
+                  "|---:|---:|---:|---:|"]
+        lines += [f"| {r['classes']} | {r['val_suite_no_mistakes_s']:.2f} | {r['val_suite_s']:.2f} "
+                  f"| {r['mistakes_val_ratio']:.3f} |" for r in rows if "mistakes_val_ratio" in r]
     return "\n".join(lines)
 
 
@@ -163,6 +174,8 @@ def main(argv=None) -> None:
     p.add_argument("--val", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--ways", default="plain,suite",
+                   help="comma-separated, run interleaved: plain, suite, suite-no-mistakes")
     p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--way", help=argparse.SUPPRESS)
@@ -173,10 +186,11 @@ def main(argv=None) -> None:
     if args.worker:
         Path(args.worker_out).write_text(json.dumps(worker(args)))
         return
-    results: dict[int, dict[str, list]] = {c: {"plain": [], "suite": []} for c in args.classes}
+    ways = args.ways.split(",")
+    results: dict[int, dict[str, list]] = {c: {w: [] for w in ways} for c in args.classes}
     for c in args.classes:
         for r in range(args.repeats):
-            for way in ("plain", "suite"):
+            for way in ways:
                 start = time.time()
                 results[c][way].append(run_worker(c, way, args))
                 print(f"C={c} repeat {r + 1} {way}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
