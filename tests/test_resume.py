@@ -22,6 +22,7 @@ from callbacks.confusion_matrix import MATRICES_FILE
 from monitor.errors import MonitorError
 from monitor.runs import load_model_safely
 from tests.helpers import read_tags
+from tests.tb_server import free_port, get_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
@@ -79,20 +80,7 @@ def expected_steps(tag: str) -> list[int]:
     return list(range(EPOCHS))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(base, path, **params):
-    import urllib.parse
-
-    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
+_free_port, _get = free_port, get_json
 
 
 def assert_server_shows_every_epoch_once(logdir: Path, run: str) -> None:

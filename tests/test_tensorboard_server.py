@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from callbacks.suite import close_suite, monitoring_callbacks
 from monitor.board import tensorboard_command
 from tests.helpers import NAMES, tiny_data, tiny_model
+from tests.tb_server import free_port, get, get_json
 
 CLASSES = NAMES
 EPOCHS = 12
@@ -57,20 +57,7 @@ def logdir(tmp_path_factory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(base: str, path: str, **params) -> bytes:
-    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read()
-
-
-def _json(base: str, path: str, **params):
-    return json.loads(_get(base, path, **params))
+_free_port, _get, _json = free_port, get, get_json
 
 
 def _last_epoch_loaded(base: str, runs: list[str]) -> bool:
