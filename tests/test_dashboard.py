@@ -74,7 +74,7 @@ def test_the_plugin_is_listed_active_with_its_tab(server):
     assert listing["enabled"] is True
     assert listing["tab_name"] == metadata.TAB_NAME
     assert listing["loading_mechanism"] == {"type": "IFRAME",
-                                            "module_path": f"{PLUGIN}/index.js"}
+                                            "module_path": f"{PLUGIN}/static/index.js"}
 
 
 def test_every_epoch_of_a_training_run_equals_the_jsonl(server, logdir):
@@ -124,7 +124,7 @@ def test_mistakes_of_every_epoch_are_wrong_sorted_and_have_images(server):
 
 
 def test_assets_and_bad_requests(server):
-    assert b"export" in get(server, f"{PLUGIN}/index.js")
+    assert b"export async function render" in get(server, f"{PLUGIN}/static/index.js")
     for path, params, code in [
         (f"{PLUGIN}/static/../plugin.py", {}, 404),
         (f"{PLUGIN}/matrices", {"run": "no-such-run", "split": "validation"}, 404),

@@ -4,7 +4,8 @@ Registered through the `tensorboard_plugins` entry point (`pip install -e .`). R
 through `context.data_provider`, so it works with TensorBoard's Python loader, its Rust data
 server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
 
-- `index.js`, `static/<file>`: the frontend, plain ES modules from this package;
+- `static/<file>`: the frontend, plain ES modules and CSS from this package (`static/index.js`
+  is the entry point, so its relative imports resolve to `static/` too);
 - `runs`: `{"runs": [{"run", "split", "classes", "epochs", "mistakes"}]}`;
 - `matrices?run=&split=`: `{"class_names", "epochs": [{"step", "wall_time", "cells"}]}` with
   `cells` the flat (true, predicted, count) triples of the nonzero cells;
@@ -43,7 +44,6 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self):
         return {
-            "/index.js": self._serve_static,
             "/static/*": self._serve_static,
             "/runs": self._serve_runs,
             "/matrices": self._serve_matrices,
@@ -58,7 +58,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         return (metadata.PLUGIN_NAME,)
 
     def frontend_metadata(self):
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name=metadata.TAB_NAME)
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name=metadata.TAB_NAME)
 
     # -- reading ---------------------------------------------------------
     def _series(self, ctx, experiment: str) -> dict[tuple[str, str], dict]:
@@ -149,8 +149,8 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
     def _serve_static(self, request):
         prefix = f"/data/plugin/{metadata.PLUGIN_NAME}/"
         path = posixpath.normpath(request.path[len(prefix):] if request.path.startswith(prefix) else "")
-        name = "index.js" if path == "index.js" else path.removeprefix("static/")
-        if not path.startswith(("index.js", "static/")) or "/" in name or name.startswith("."):
+        name = path.removeprefix("static/")
+        if not path.startswith("static/") or "/" in name or name.startswith("."):
             raise errors.NotFoundError(request.path)
         asset = STATIC.joinpath(name)
         if not asset.is_file():

@@ -1,0 +1,139 @@
+// Fetching and caching the plugin's data; per-epoch numbers derived from the sparse counts.
+// Every URL is relative: the page's <base> points at /data/plugin/training_monitor/.
+
+async function getJson(url) {
+  const response = await fetch(url);
+  if (!response.ok) {
+    const error = new Error(`${url}: HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return response.json();
+}
+
+const query = (params) => new URLSearchParams(params).toString();
+
+export async function listRuns() {
+  return (await getJson('./runs')).runs;
+}
+
+// One run's matrices: class names and, per epoch, the nonzero cells. Derived arrays are
+// computed once per epoch (row sums, diagonal) and the dense matrix on demand.
+export class RunData {
+  constructor(run, split, payload) {
+    this.run = run;
+    this.split = split;
+    this.names = payload.class_names;
+    this.n = this.names.length;
+    this.epochs = payload.epochs.map((e) => ({step: e.step, cells: Int32Array.from(e.cells)}));
+    this.steps = this.epochs.map((e) => e.step);
+    this._rows = new Map();
+    this._dense = new Map();  // a few recent dense matrices (4 MB each at 1,000 classes)
+    this.maxSupport = 1;
+    for (let k = 0; k < this.epochs.length; k++) {
+      const rows = this.rowSums(k);
+      for (let i = 0; i < this.n; i++) this.maxSupport = Math.max(this.maxSupport, rows[i]);
+    }
+  }
+
+  rowSums(k) {
+    if (!this._rows.has(k)) {
+      const rows = new Float64Array(this.n);
+      const diag = new Float64Array(this.n);
+      const cells = this.epochs[k].cells;
+      for (let c = 0; c < cells.length; c += 3) {
+        rows[cells[c]] += cells[c + 2];
+        if (cells[c] === cells[c + 1]) diag[cells[c]] = cells[c + 2];
+      }
+      this._rows.set(k, {rows, diag});
+    }
+    return this._rows.get(k).rows;
+  }
+
+  recall(k) {
+    const rows = this.rowSums(k);
+    const {diag} = this._rows.get(k);
+    const out = new Float64Array(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = rows[i] > 0 ? diag[i] / rows[i] : NaN;
+    return out;
+  }
+
+  accuracy(k) {
+    const rows = this.rowSums(k);
+    const {diag} = this._rows.get(k);
+    let right = 0;
+    let all = 0;
+    for (let i = 0; i < this.n; i++) {
+      right += diag[i];
+      all += rows[i];
+    }
+    return all > 0 ? right / all : NaN;
+  }
+
+  dense(k) {
+    if (!this._dense.has(k)) {
+      const m = new Int32Array(this.n * this.n);
+      const cells = this.epochs[k].cells;
+      for (let c = 0; c < cells.length; c += 3) m[cells[c] * this.n + cells[c + 1]] = cells[c + 2];
+      this._dense.set(k, m);
+      if (this._dense.size > 6) this._dense.delete(this._dense.keys().next().value);
+    }
+    return this._dense.get(k);
+  }
+
+  // Indices of the `count` classes with the most off-diagonal mass at epoch k (sorted by index).
+  mostConfused(k, count) {
+    const mass = new Float64Array(this.n);
+    const cells = this.epochs[k].cells;
+    for (let c = 0; c < cells.length; c += 3) {
+      if (cells[c] !== cells[c + 1]) {
+        mass[cells[c]] += cells[c + 2];
+        mass[cells[c + 1]] += cells[c + 2];
+      }
+    }
+    const order = Array.from(mass.keys()).sort((a, b) => mass[b] - mass[a] || a - b);
+    return order.slice(0, Math.min(count, this.n)).sort((a, b) => a - b);
+  }
+
+  // The epoch index shown for `step`: that step, else the last one before it, else the first.
+  indexAtStep(step) {
+    let best = 0;
+    for (let k = 0; k < this.steps.length; k++) if (this.steps[k] <= step) best = k;
+    return best;
+  }
+}
+
+const runCache = new Map();
+
+export async function loadRun(run, split) {
+  const key = `${run}\u0000${split}`;
+  if (!runCache.has(key)) {
+    runCache.set(key, getJson(`./matrices?${query({run, split})}`).then((p) => new RunData(run, split, p)));
+  }
+  try {
+    return await runCache.get(key);
+  } catch (error) {
+    runCache.delete(key);
+    throw error;
+  }
+}
+
+const mistakeCache = new Map();
+
+// The run's most confident mistakes at `step` ([] when it has none recorded).
+export async function loadMistakes(run, split, step) {
+  const key = `${run}\u0000${split}\u0000${step}`;
+  if (!mistakeCache.has(key)) {
+    mistakeCache.set(key, getJson(`./mistakes?${query({run, split, step})}`)
+      .then((p) => p.mistakes)
+      .catch((error) => {
+        if (error.status === 404) return null;
+        mistakeCache.delete(key);
+        throw error;
+      }));
+  }
+  return mistakeCache.get(key);
+}
+
+export const mistakeImageUrl = (run, split, step, index) =>
+  `./mistake_image?${query({run, split, step, index})}`;

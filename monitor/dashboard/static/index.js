@@ -1,0 +1,457 @@
+// The Training monitor dashboard: every epoch's confusion matrix on one slider.
+// TensorBoard loads this module in an iframe and calls render().
+
+import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from './colors.js';
+import {listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
+import {drawGrid} from './heatmap.js';
+
+const SUBSET_ABOVE = 60;  // classes above which the view opens on the most-confused sub-matrix
+const SUBSET_SIZES = [20, 30, 50];
+const TABLE_MAX = 40;  // classes shown up to which the values are also an (invisible) table
+const TOP_CONFUSIONS = 3;
+const PLAY_MS = 600;
+
+const state = {
+  runs: [], a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
+  selected: null, playing: null, layouts: [],
+};
+const timings = {firstMatrixMs: null, lastRedrawMs: null};
+const el = {};
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const runLabel = (r) => `${r.run} · ${r.split}`;
+const pct = (v) => `${(100 * v).toFixed(1)}%`;
+
+export async function render() {
+  document.head.append(h('link', {rel: 'stylesheet', href: './static/dashboard.css'}));
+  let resolveReady;
+  window.monitorDashboard = {
+    ready: new Promise((resolve) => { resolveReady = resolve; }),
+    timings,
+    selectCell: (t, p) => selectCell(0, t, p),
+    setEpoch: (k) => setEpoch(k),
+  };
+  buildPage();
+  try {
+    state.runs = await listRuns();
+  } catch (error) {
+    showMessage(`Cannot list the runs: ${error.message}`);
+    resolveReady();
+    return;
+  }
+  if (!state.runs.length) {
+    showMessage('No confusion matrices yet. Train with the monitoring suite (python train.py --model dropout) '
+      + 'and they appear here every epoch.');
+    resolveReady();
+    return;
+  }
+  fillRunPickers();
+  await chooseRun(0, state.runs.findIndex((r) => r.split === 'validation'));
+  timings.firstMatrixMs = performance.now();
+  resolveReady();
+}
+
+function buildPage() {
+  el.run = h('select', {id: 'run', 'aria-label': 'Run'});
+  el.compare = h('select', {id: 'compare-run', 'aria-label': 'Compare with'});
+  el.view = h('select', {id: 'view', 'aria-label': 'View'});
+  for (const [value, text] of [['matrix', 'Confusion matrix'], ['diff', 'Change since previous epoch'],
+    ['recall', 'Per-class recall over epochs']]) el.view.append(h('option', {value, text}));
+  el.mode = h('select', {id: 'mode', 'aria-label': 'Values'});
+  for (const [value, text] of [['normalized', 'Row-normalised'], ['counts', 'Counts']]) {
+    el.mode.append(h('option', {value, text}));
+  }
+  el.subset = h('select', {id: 'classes', 'aria-label': 'Classes shown'});
+  el.play = h('button', {id: 'play', type: 'button', 'aria-label': 'Play', text: '▶'});
+  el.slider = h('input', {id: 'epoch', type: 'range', min: '0', max: '0', value: '0', step: '1',
+    'aria-label': 'Epoch'});
+  el.epochLabel = h('span', {id: 'epoch-label', 'aria-live': 'polite'});
+  const field = (label, control) => h('label', {class: 'field'}, h('span', {text: label}), control);
+  el.toolbar = h('div', {class: 'toolbar'},
+    field('Run', el.run), field('Compare with', el.compare), field('View', el.view),
+    field('Values', el.mode), field('Classes', el.subset));
+  el.epochBar = h('div', {class: 'epochbar'}, el.play, el.slider, el.epochLabel,
+    h('span', {class: 'hint', text: '← → step · Home/End · space plays'}));
+  el.panels = h('div', {class: 'panels'});
+  el.legend = h('canvas', {id: 'legend', class: 'legend', 'aria-hidden': 'true'});
+  el.legendTitle = h('div', {class: 'legend-title'});
+  el.tooltip = h('div', {id: 'tooltip', class: 'tooltip', role: 'tooltip'});
+  el.table = h('table', {id: 'cell-values', class: 'visually-hidden'});
+  el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'});
+  el.message = h('div', {class: 'message'});
+  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.panels,
+    h('div', {class: 'legend-row'}, el.legendTitle, el.legend), el.mistakes, el.table, el.tooltip));
+
+  el.run.addEventListener('change', () => chooseRun(0, Number(el.run.value)));
+  el.compare.addEventListener('change', () => chooseRun(1, el.compare.value === '' ? -1 : Number(el.compare.value)));
+  el.view.addEventListener('change', () => { state.view = el.view.value; redraw(); });
+  el.mode.addEventListener('change', () => { state.mode = el.mode.value; redraw(); });
+  el.subset.addEventListener('change', () => { state.subset = el.subset.value; redraw(); });
+  el.slider.addEventListener('input', () => setEpoch(Number(el.slider.value)));
+  el.play.addEventListener('click', togglePlay);
+  document.addEventListener('keydown', onKey);
+  let pending = false;
+  window.addEventListener('resize', () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; redraw(); });
+  });
+}
+
+function showMessage(text) {
+  el.message.textContent = text;
+  el.message.hidden = !text;
+}
+
+function fillRunPickers() {
+  el.run.replaceChildren(...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
+  el.compare.replaceChildren(h('option', {value: '', text: 'none'}),
+    ...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
+}
+
+async function chooseRun(panel, index) {
+  if (panel === 1 && index < 0) {
+    state.b = null;
+    redraw();
+    return;
+  }
+  const r = state.runs[Math.max(index, 0)];
+  showMessage(`Loading ${runLabel(r)}…`);
+  let data;
+  try {
+    data = await loadRun(r.run, r.split);
+  } catch (error) {
+    showMessage(`Cannot load ${runLabel(r)}: ${error.message}`);
+    return;
+  }
+  showMessage('');
+  if (panel === 0) {
+    const step = state.a ? state.a.steps[state.k] : Infinity;
+    state.a = data;
+    el.run.value = String(Math.max(index, 0));
+    state.k = Number.isFinite(step) ? data.indexAtStep(step) : data.epochs.length - 1;
+    state.selected = null;
+    el.slider.max = String(data.epochs.length - 1);
+    el.slider.disabled = data.epochs.length < 2;
+    el.play.disabled = data.epochs.length < 2;
+    const big = data.n > SUBSET_ABOVE;
+    el.subset.replaceChildren(
+      h('option', {value: 'auto', text: big ? `${SUBSET_SIZES[1]} most confused` : `all ${data.n}`}),
+      ...(big ? SUBSET_SIZES.filter((s) => s !== SUBSET_SIZES[1])
+        .map((s) => h('option', {value: String(s), text: `${s} most confused`})) : []),
+      ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
+    el.subset.disabled = !big;
+    state.subset = 'auto';
+    el.mistakes.replaceChildren();
+  } else {
+    state.b = data;
+  }
+  redraw();
+}
+
+function setEpoch(k) {
+  if (!state.a) return;
+  state.k = Math.max(0, Math.min(state.a.epochs.length - 1, k));
+  const start = performance.now();
+  redraw();
+  timings.lastRedrawMs = performance.now() - start;
+  if (state.selected) showMistakes(state.selected.panel, state.selected.t, state.selected.p);
+}
+
+function togglePlay() {
+  if (state.playing) {
+    clearInterval(state.playing);
+    state.playing = null;
+    el.play.textContent = '▶';
+    el.play.setAttribute('aria-label', 'Play');
+    return;
+  }
+  if (state.k >= state.a.epochs.length - 1) setEpoch(0);
+  el.play.textContent = '❚❚';
+  el.play.setAttribute('aria-label', 'Pause');
+  state.playing = setInterval(() => {
+    if (state.k >= state.a.epochs.length - 1) togglePlay();
+    else setEpoch(state.k + 1);
+  }, PLAY_MS);
+}
+
+function onKey(event) {
+  if (!state.a || event.target.tagName === 'SELECT' || event.altKey || event.ctrlKey || event.metaKey) return;
+  const last = state.a.epochs.length - 1;
+  const moves = {ArrowLeft: state.k - 1, ArrowRight: state.k + 1, Home: 0, End: last};
+  if (event.key in moves) {
+    event.preventDefault();
+    setEpoch(moves[event.key]);
+  } else if (event.key === ' ') {
+    event.preventDefault();
+    togglePlay();
+  }
+}
+
+// The classes shown for a run: all, or the most-confused ones at its last epoch (a set that
+// stays put while the slider moves).
+function shownClasses(data) {
+  const all = () => Array.from({length: data.n}, (_, i) => i);
+  if (state.subset === 'all' || (state.subset === 'auto' && data.n <= SUBSET_ABOVE)) return all();
+  const size = state.subset === 'auto' ? SUBSET_SIZES[1] : Number(state.subset);
+  return data.mostConfused(data.epochs.length - 1, size);
+}
+
+function redraw() {
+  if (!state.a) return;
+  const a = state.a;
+  const step = a.steps[state.k];
+  el.slider.value = String(state.k);
+  el.epochLabel.textContent = a.split === 'test' && a.epochs.length === 1
+    ? `Test, after epoch ${step + 1}` : `Epoch ${step + 1} / ${a.steps[a.steps.length - 1] + 1}`;
+  const panels = [[a, state.k]];
+  if (state.b) panels.push([state.b, state.b.indexAtStep(step)]);
+  const width = Math.max(320, (el.panels.clientWidth || window.innerWidth - 32) / panels.length - 16);
+  const maxHeight = Math.max(360, window.innerHeight - 190);
+  while (el.panels.children.length > panels.length) el.panels.lastChild.remove();
+  state.layouts = panels.map(([data, k], p) => drawPanel(p, data, k, width, maxHeight));
+  drawLegendFor(a);
+  updateTable(a, state.k);
+}
+
+function panelElement(p) {
+  let panel = el.panels.children[p];
+  if (!panel) {
+    const canvas = h('canvas', {class: 'grid', role: 'img'});
+    panel = h('div', {class: 'panel'}, h('div', {class: 'panel-title'}), canvas);
+    canvas.addEventListener('mousemove', (e) => hover(p, e));
+    canvas.addEventListener('mouseleave', () => { el.tooltip.style.display = 'none'; });
+    canvas.addEventListener('click', (e) => click(p, e));
+    el.panels.append(panel);
+  }
+  return panel;
+}
+
+function cellValues(data, k) {
+  const m = data.dense(k);
+  const rows = data.rowSums(k);
+  return {
+    count: (i, j) => m[i * data.n + j],
+    share: (i, j) => (rows[i] > 0 ? m[i * data.n + j] / rows[i] : NaN),
+  };
+}
+
+function drawPanel(p, data, k, width, maxHeight) {
+  const panel = panelElement(p);
+  const canvas = panel.querySelector('canvas');
+  const title = panel.querySelector('.panel-title');
+  const step = data.steps[k];
+  const classes = shownClasses(data);
+  const names = classes.map((c) => data.names[c]);
+  const subsetNote = classes.length < data.n ? ` · ${classes.length} of ${data.n} classes (most confused)` : '';
+  title.textContent = `${runLabel(data)} · epoch ${step + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
+  let grid;
+  let describe;
+  if (state.view === 'recall') {
+    const recalls = data.epochs.map((_, e) => data.recall(e));
+    grid = {
+      rows: classes.length, cols: data.epochs.length, rowLabels: names,
+      colLabels: data.steps.map((s) => String(s + 1)), scale: recallScale,
+      index: (i, j) => (Number.isNaN(recalls[j][classes[i]]) ? -1 : recallScale.index(recalls[j][classes[i]])),
+      text: data.epochs.length <= 12 ? (i, j) => recalls[j][classes[i]].toFixed(2) : null,
+      markCol: k, xTitle: 'Epoch', yTitle: 'True class',
+    };
+    describe = `Recall of ${classes.length} classes over ${data.epochs.length} epochs, epoch ${step + 1} marked`;
+  } else {
+    const now = cellValues(data, k);
+    const diff = state.view === 'diff';
+    const before = diff && k > 0 ? cellValues(data, k - 1) : null;
+    let maxAbs = 0.02;
+    if (diff && before) {
+      for (const i of classes) for (const j of classes) {
+        const d = now.share(i, j) - before.share(i, j);
+        if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
+      }
+    }
+    state.diffMax = maxAbs;
+    const normalized = state.mode === 'normalized';
+    const index = diff
+      ? (i, j) => (before ? diverging.index(divPos(now.share(classes[i], classes[j])
+        - before.share(classes[i], classes[j]), maxAbs)) : 128)
+      : (i, j) => sequential.index(normalized ? Math.sqrt(Math.max(0, now.share(classes[i], classes[j])) || 0)
+        : sqrtPos(now.count(classes[i], classes[j]), data.maxSupport));
+    const text = diff
+      ? (i, j) => {
+        if (!before) return null;
+        const d = now.share(classes[i], classes[j]) - before.share(classes[i], classes[j]);
+        return Math.abs(d) >= 0.005 ? `${d > 0 ? '+' : ''}${d.toFixed(2)}` : null;
+      }
+      : (i, j) => (normalized ? now.share(classes[i], classes[j]).toFixed(2) : String(now.count(classes[i], classes[j])));
+    // the largest confusions among the shown cells
+    const off = [];
+    for (let i = 0; i < classes.length; i++) {
+      for (let j = 0; j < classes.length; j++) {
+        if (i !== j && now.count(classes[i], classes[j]) > 0) off.push([now.count(classes[i], classes[j]), i, j]);
+      }
+    }
+    off.sort((x, y) => y[0] - x[0]);
+    const outlines = diff ? []
+      : off.slice(0, TOP_CONFUSIONS).map(([, i, j]) => ({i, j, color: '#c62828', width: 2}));
+    const sel = state.selected;
+    if (sel && sel.panel === p) {
+      const i = classes.indexOf(sel.t);
+      const j = classes.indexOf(sel.p);
+      if (i >= 0 && j >= 0) outlines.push({i, j, color: '#1565c0', width: 3});
+    }
+    grid = {rows: classes.length, cols: classes.length, rowLabels: names, colLabels: names, square: true,
+      scale: diff ? diverging : sequential, divergent: diff, index, text, diagonal: true, outlines,
+      xTitle: 'Predicted class', yTitle: 'True class'};
+    describe = diff
+      ? `Change of the row-normalised confusion matrix from epoch ${step} to ${step + 1}`
+      : `Confusion matrix at epoch ${step + 1}, ${normalized ? 'row-normalised' : 'counts'}`;
+    if (diff && !before) title.textContent += ' · no previous epoch';
+  }
+  canvas.setAttribute('aria-label', `${describe}, ${runLabel(data)}`);
+  const layout = drawGrid(canvas, {...grid, width, maxHeight});
+  return {...layout, data, k, classes};
+}
+
+function drawLegendFor(data) {
+  let legend;
+  let title;
+  if (state.view === 'recall') {
+    legend = {scale: recallScale, position: (v) => v, ticks: [0, 0.25, 0.5, 0.75, 1].map((v) => [v, v.toFixed(2)])};
+    title = 'Recall';
+  } else if (state.view === 'diff') {
+    const m = state.diffMax || 0.02;
+    legend = {scale: diverging, position: (v) => divPos(v, m),
+      ticks: [[-m, `−${m.toFixed(2)}`], [-m / 4, `−${(m / 4).toFixed(2)}`], [0, '0'],
+        [m / 4, `+${(m / 4).toFixed(2)}`], [m, `+${m.toFixed(2)}`]]};
+    title = 'Change of the row share (red: more of the row than the epoch before, blue: less)';
+  } else if (state.mode === 'normalized') {
+    legend = {scale: sequential, position: (v) => Math.sqrt(v),
+      ticks: [0, 0.02, 0.1, 0.25, 0.5, 1].map((v) => [v, v === 0 || v === 1 ? String(v) : v.toFixed(2)])};
+    title = 'Share of the row (square-root scale)';
+  } else {
+    const m = data.maxSupport;
+    legend = {scale: sequential, position: (v) => sqrtPos(v, m),
+      ticks: [0, 0.02, 0.1, 0.25, 0.5, 1].map((f) => [f * m, String(Math.round(f * m))])};
+    title = 'Count (square-root scale, 0 to the largest class support)';
+  }
+  el.legendTitle.textContent = title;
+  drawLegend(el.legend, legend);
+}
+
+function updateTable(data, k) {
+  const classes = shownClasses(data);
+  if (classes.length > TABLE_MAX || state.view === 'recall') {
+    el.table.replaceChildren();
+    return;
+  }
+  const v = cellValues(data, k);
+  const head = h('tr', {}, h('th', {text: 'true \\ predicted'}), ...classes.map((c) => h('th', {text: data.names[c]})));
+  const rows = classes.map((t) => h('tr', {}, h('th', {text: data.names[t]}), ...classes.map((p) => {
+    const share = v.share(t, p);
+    const shareText = Number.isNaN(share) ? 'NaN' : share.toFixed(4);
+    return h('td', {
+      'data-true': String(t), 'data-pred': String(p), 'data-count': String(v.count(t, p)),
+      'data-share': shareText,
+      'aria-label': `${data.names[t]} -> ${data.names[p]}: ${v.count(t, p)} (${Number.isNaN(share) ? '–' : pct(share)})`,
+      text: state.mode === 'counts' ? String(v.count(t, p)) : shareText,
+    });
+  })));
+  el.table.setAttribute('data-epoch', String(data.steps[k]));
+  el.table.setAttribute('aria-label', `Cell values, ${runLabel(data)}, epoch ${data.steps[k] + 1}`);
+  el.table.replaceChildren(h('caption', {text: `Epoch ${data.steps[k] + 1}`}), head, ...rows);
+}
+
+function hover(p, event) {
+  const layout = state.layouts[p];
+  if (!layout) return;
+  const rect = event.target.getBoundingClientRect();
+  const hit = layout.hit(event.clientX - rect.left, event.clientY - rect.top);
+  if (!hit) {
+    el.tooltip.style.display = 'none';
+    return;
+  }
+  const {data, k, classes} = layout;
+  const [i, j] = hit;
+  let text;
+  if (state.view === 'recall') {
+    const recall = data.recall(j)[classes[i]];
+    text = `${data.names[classes[i]]}, epoch ${data.steps[j] + 1}: recall ${recall.toFixed(3)}`;
+  } else {
+    const t = classes[i];
+    const q = classes[j];
+    const v = cellValues(data, k);
+    text = `${data.names[t]} → ${data.names[q]}: ${v.count(t, q)} (${pct(v.share(t, q) || 0)} of the row)`;
+    if (state.view === 'diff' && k > 0) {
+      const before = cellValues(data, k - 1).share(t, q) || 0;
+      const d = (v.share(t, q) || 0) - before;
+      text += `, was ${pct(before)} (${d >= 0 ? '+' : ''}${(100 * d).toFixed(1)} points)`;
+    }
+    if (t !== q) text += ' · click for its images';
+  }
+  el.tooltip.textContent = text;
+  el.tooltip.style.display = 'block';
+  el.tooltip.style.left = `${Math.min(event.clientX + 14, window.innerWidth - el.tooltip.offsetWidth - 8)}px`;
+  el.tooltip.style.top = `${event.clientY + 14}px`;
+}
+
+function click(p, event) {
+  const layout = state.layouts[p];
+  if (!layout || state.view === 'recall') return;
+  const rect = event.target.getBoundingClientRect();
+  const hit = layout.hit(event.clientX - rect.left, event.clientY - rect.top);
+  if (hit) selectCell(p, layout.classes[hit[0]], layout.classes[hit[1]]);
+}
+
+async function selectCell(p, t, q) {
+  state.selected = {panel: p, t, p: q};
+  redraw();
+  await showMistakes(p, t, q);
+}
+
+async function showMistakes(p, t, q) {
+  const layout = state.layouts[p];
+  if (!layout) return;
+  const {data, k} = layout;
+  const step = data.steps[k];
+  const heading = h('h2', {text: `${data.names[t]} → ${data.names[q]}, epoch ${step + 1} (${runLabel(data)})`});
+  if (t === q) {
+    el.mistakes.replaceChildren(heading, h('p', {text: 'A diagonal cell: these are the right answers. Click an '
+      + 'off-diagonal cell to see the mistakes in it.'}));
+    return;
+  }
+  el.mistakes.replaceChildren(heading, h('p', {text: 'Loading…'}));
+  let mistakes;
+  try {
+    mistakes = await loadMistakes(data.run, data.split, step);
+  } catch (error) {
+    el.mistakes.replaceChildren(heading, h('p', {text: `Cannot load the mistakes: ${error.message}`}));
+    return;
+  }
+  if (!state.selected || state.selected.t !== t || state.selected.p !== q) return;  // another click since
+  if (mistakes === null) {
+    el.mistakes.replaceChildren(heading, h('p', {text: 'This run recorded no mistakes for this epoch '
+      + '(the test split and runs with --mistakes 0 have none).'}));
+    return;
+  }
+  const inCell = mistakes.filter((m) => m.true === t && m.predicted === q);
+  const count = cellValues(data, k).count(t, q);
+  const note = h('p', {text: inCell.length
+    ? `${inCell.length} of the ${count} images in this cell are among the epoch's ${mistakes.length} most `
+      + 'confident mistakes, most confident first.'
+    : `None of the epoch's ${mistakes.length} most confident mistakes fall in this cell (${count} images).`});
+  const figures = inCell.map((m) => h('figure', {
+    'data-true': String(m.true), 'data-pred': String(m.predicted), 'data-confidence': String(m.confidence),
+  }, h('img', {src: mistakeImageUrl(data.run, data.split, step, m.index),
+    alt: `validation image ${m.position}: ${data.names[m.true]} predicted as ${data.names[m.predicted]}`}),
+  h('figcaption', {text: `${data.names[m.true]} → ${data.names[m.predicted]} (${pct(m.confidence)})`})));
+  el.mistakes.replaceChildren(heading, note, h('div', {class: 'thumbs'}, ...figures));
+}
