@@ -40,6 +40,13 @@ export async function render() {
     timings,
     selectCell: (t, p) => selectCell(0, t, p),
     setEpoch: (k) => setEpoch(k),
+    // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
+    cellCenter: (panel, t, p) => {
+      const layout = state.layouts[panel];
+      const i = layout ? layout.classes.indexOf(t) : -1;
+      const j = layout ? layout.classes.indexOf(p) : -1;
+      return i >= 0 && j >= 0 ? layout.cellCenter(i, j) : null;
+    },
   };
   buildPage();
   try {

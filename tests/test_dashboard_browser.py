@@ -1,0 +1,208 @@
+"""The dashboard in a real browser: headless chromium (selenium) on the real `tensorboard`.
+
+Logs written with the suite's own dashboard writers (tests/synthetic_logs.py): `a` (10
+classes, 31 epochs, mistakes), `b` (10 classes, 12 epochs) and `k1000` (1,000 classes,
+30 epochs). The test reads back from the page (the cell-value table, ARIA labels, the
+mistakes panel) what it shows and checks it against the matrices written.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser import chromium
+from tests.synthetic_logs import write_run
+from tests.tb_server import get_json, tensorboard
+
+PLUGIN = "/data/plugin/training_monitor"
+PAGE = "/data/plugin_entry.html?name=training_monitor"
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dashboard_browser")
+    matrices = {
+        "a": write_run(root / "a" / "monitor", classes=10, epochs=31, seed=1, mistakes=4),
+        "b": write_run(root / "b" / "monitor", classes=10, epochs=12, seed=2, mistakes=0),
+        "k1000": write_run(root / "k1000" / "monitor", classes=1000, epochs=30, seed=3, mistakes=2),
+    }
+    return root, matrices
+
+
+@pytest.fixture(scope="module")
+def base(logs, tmp_path_factory):
+    def ready(url):
+        return len(get_json(url, f"{PLUGIN}/runs")["runs"]) == 3
+
+    with tensorboard(logs[0], tmp_path_factory.mktemp("tb") / "tb.log", ready) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def driver():
+    with chromium(1400, 1000) as d:
+        yield d
+
+
+def _wait(driver, script: str, timeout: float = 20.0, *args):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script, *args)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def _open(driver, base: str, run: str) -> None:
+    driver.get(base + PAGE)
+    _wait(driver, "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs")
+    driver.execute_script(
+        "const s = document.getElementById('run');"
+        "s.value = Array.from(s.options).find(o => o.text === arguments[0]).value;"
+        "s.dispatchEvent(new Event('change'));", f"{run}/monitor · validation")
+    _wait(driver, "return document.querySelector('.panel-title').textContent.startsWith(arguments[0])",
+          20.0, f"{run}/monitor")
+
+
+def _set(driver, element_id: str, value: str, event: str = "change") -> None:
+    driver.execute_script("const e = document.getElementById(arguments[0]); e.value = arguments[1];"
+                          "e.dispatchEvent(new Event(arguments[2]));", element_id, value, event)
+
+
+def _cells(driver) -> list[dict]:
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#cell-values td')).map(td => ({t: +td.dataset.true,"
+        " p: +td.dataset.pred, count: +td.dataset.count, share: td.dataset.share, text: td.textContent,"
+        " label: td.getAttribute('aria-label')}))")
+
+
+def _assert_shows(driver, cm: np.ndarray) -> None:
+    cells = _cells(driver)
+    assert len(cells) == cm.size
+    rows = cm.sum(axis=1)
+    for c in cells:
+        assert c["count"] == cm[c["t"], c["p"]]
+        assert float(c["share"]) == pytest.approx(cm[c["t"], c["p"]] / rows[c["t"]], abs=1e-4)
+
+
+def test_the_slider_and_arrow_keys_show_each_epochs_counts(driver, base, logs):
+    matrices = logs[1]["a"]
+    _open(driver, base, "a")
+    assert driver.find_element(By.ID, "epoch-label").text == "Epoch 31 / 31"  # opens on the last epoch
+    _assert_shows(driver, matrices[30])
+    for k in (0, 7, 19):
+        _set(driver, "epoch", str(k), "input")
+        assert driver.find_element(By.ID, "epoch-label").text == f"Epoch {k + 1} / 31"
+        assert driver.find_element(By.ID, "cell-values").get_attribute("data-epoch") == str(k)
+        _assert_shows(driver, matrices[k])
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    assert driver.find_element(By.ID, "epoch-label").text == "Epoch 19 / 31"
+    _assert_shows(driver, matrices[18])
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.END)
+    _assert_shows(driver, matrices[30])
+    label = driver.find_element(By.CSS_SELECTOR, "canvas.grid").get_attribute("aria-label")
+    assert "epoch 31" in label and "row-normalised" in label
+
+
+def test_counts_and_normalised_toggle(driver, base, logs):
+    cm = logs[1]["a"][5]
+    _open(driver, base, "a")
+    _set(driver, "epoch", "5", "input")
+    _set(driver, "mode", "counts")
+    cells = _cells(driver)
+    assert all(c["text"] == str(cm[c["t"], c["p"]]) for c in cells)
+    assert "counts" in driver.find_element(By.CSS_SELECTOR, "canvas.grid").get_attribute("aria-label")
+    _set(driver, "mode", "normalized")
+    rows = cm.sum(axis=1)
+    assert all(c["text"] == f"{cm[c['t'], c['p']] / rows[c['t']]:.4f}" for c in _cells(driver))
+    first = _cells(driver)[1]
+    assert first["label"] == (f"class_{first['t']:04d} -> class_{first['p']:04d}: {first['count']} "
+                              f"({100 * cm[first['t'], first['p']] / rows[first['t']]:.1f}%)")
+
+
+def test_clicking_a_cell_shows_its_mistake_images(driver, base):
+    _open(driver, base, "a")
+    _set(driver, "epoch", "4", "input")
+    canvas = driver.find_element(By.CSS_SELECTOR, "canvas.grid")
+    x, y = driver.execute_script("return window.monitorDashboard.cellCenter(0, 0, 1)")
+    width, height = canvas.size["width"], canvas.size["height"]
+    ActionChains(driver).move_to_element_with_offset(canvas, x - width / 2, y - height / 2).click().perform()
+    _wait(driver, "return document.querySelectorAll('#mistakes figure img').length === 1"
+          " && document.querySelector('#mistakes figure img').naturalWidth > 0")
+    figure = driver.find_element(By.CSS_SELECTOR, "#mistakes figure")
+    assert (figure.get_attribute("data-true"), figure.get_attribute("data-pred")) == ("0", "1")
+    assert float(figure.get_attribute("data-confidence")) == pytest.approx(0.99)
+    assert "class_0000 → class_0001 (99.0%)" in figure.text
+    tooltip = driver.find_element(By.ID, "tooltip").text
+    assert tooltip.startswith("class_0000 → class_0001: ")
+    # a cell none of the mistakes fall in says so
+    driver.execute_script("return window.monitorDashboard.selectCell(5, 9)")
+    _wait(driver, "return document.getElementById('mistakes').textContent.includes('None of')")
+
+
+def _ink(driver, index: int = 0) -> int:
+    """Distinct colours on a panel's canvas (a blank canvas has 1)."""
+    return driver.execute_script(
+        "const c = document.querySelectorAll('canvas.grid')[arguments[0]];"
+        "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; const seen = new Set();"
+        "for (let i = 0; i < d.length; i += 16) seen.add(d[i] << 16 | d[i + 1] << 8 | d[i + 2]);"
+        "return seen.size;", index)
+
+
+def test_diff_recall_and_side_by_side_views_draw(driver, base, logs):
+    _open(driver, base, "a")
+    _set(driver, "epoch", "10", "input")
+    for view in ("diff", "recall"):
+        _set(driver, "view", view)
+        assert _ink(driver) > 20, view
+    label = driver.find_element(By.CSS_SELECTOR, "canvas.grid").get_attribute("aria-label")
+    assert label.startswith("Recall of 10 classes over 31 epochs, epoch 11 marked")
+    _set(driver, "view", "matrix")
+    driver.execute_script(
+        "const s = document.getElementById('compare-run');"
+        "s.value = Array.from(s.options).find(o => o.text === 'b/monitor · validation').value;"
+        "s.dispatchEvent(new Event('change'));")
+    _wait(driver, "return document.querySelectorAll('canvas.grid').length === 2")
+    titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")]
+    assert titles[0].startswith("a/monitor · validation · epoch 11")
+    assert titles[1].startswith("b/monitor · validation · epoch 11")
+    _set(driver, "epoch", "25", "input")  # b has 12 epochs: it stays at its last
+    titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".panel-title")]
+    assert titles[1].startswith("b/monitor · validation · epoch 12")
+    assert _ink(driver, 1) > 20
+
+
+def test_a_thousand_classes_open_on_the_most_confused_and_draw_whole(driver, base, logs):
+    cm = logs[1]["k1000"][29]
+    _open(driver, base, "k1000")
+    cells = _cells(driver)
+    shown = sorted({c["t"] for c in cells})
+    assert len(shown) == 30 and len(cells) == 900
+    off = cm - np.diag(np.diag(cm))
+    mass = off.sum(axis=0) + off.sum(axis=1)
+    assert mass[shown].min() >= np.sort(mass)[-30]  # the 30 most confused at the last epoch
+    for c in cells:
+        assert c["count"] == cm[c["t"], c["p"]]
+    _set(driver, "classes", "all")
+    assert _ink(driver) > 5
+    assert _cells(driver) == []  # too many for a table; the canvas says what it shows
+    assert "Confusion matrix at epoch 30" in driver.find_element(By.CSS_SELECTOR, "canvas.grid") \
+        .get_attribute("aria-label")
+
+
+def test_the_tab_inside_tensorboard_renders_the_dashboard(driver, base):
+    driver.get(base + "/#training_monitor")
+    frame = _wait(driver, "return document.querySelector('iframe')", 60.0)
+    driver.switch_to.frame(frame)
+    try:
+        _wait(driver, "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs", 60.0)
+        assert driver.find_element(By.ID, "epoch-label").text.startswith("Epoch ")
+    finally:
+        driver.switch_to.default_content()
