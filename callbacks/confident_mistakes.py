@@ -11,7 +11,7 @@ from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
-from monitor.render import display_images, prediction_grid
+from monitor.render import PredictionGridRenderer, display_images
 
 THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
 
@@ -65,6 +65,8 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
         self.grid_size = grid_size
         self.columns = columns
         self.display_transform = display_transform
+        self.renderer = PredictionGridRenderer(self.class_names, columns, display_transform,
+                                               images_change=True)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         records = mistake_records(state)
@@ -77,9 +79,9 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
             n = min(self.grid_size, len(records))
             if n and images is not None:
                 shown = records[:n]
-                png = prediction_grid(images[:n], [r["true"] for r in shown], [r["predicted"] for r in shown],
-                                      [r["confidence"] for r in shown], self.class_names, title,
-                                      cols=self.columns, display_transform=self.display_transform)
+                png = self.renderer.render(images[:n], [r["true"] for r in shown],
+                                           [r["predicted"] for r in shown], [r["confidence"] for r in shown],
+                                           title)
                 tag = summaries.block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
                 summaries.png_image(tag, png, epoch)
 

@@ -514,11 +514,14 @@ class PredictionGridRenderer:
 
     def __init__(self, class_names: Sequence[str], cols: int = 6,
                  display_transform: DisplayTransform | None = None, *,
-                 text_cache_bytes: int = TEXT_CACHE_BYTES):
+                 text_cache_bytes: int = TEXT_CACHE_BYTES, images_change: bool = False):
         self.names = [short_name(n, GRID_NAME_WIDTH) for n in class_names]
         self.cols = cols
         self.display_transform = display_transform
         self.text_cache_bytes = text_cache_bytes
+        # True: new images each call (the most confident mistakes), redrawn over the cached
+        # frame like the titles; False: the same images every epoch, kept in the background.
+        self.images_change = images_change
         self._blit: _Blitter | None = None
         self._key = None
 
@@ -530,10 +533,15 @@ class PredictionGridRenderer:
         k = images.shape[0] if images.ndim >= 3 else -1
         if not (len(true_idx) == len(pred_idx) == len(confidence) == k):
             raise ValueError("images, true_idx, pred_idx and confidence lengths differ")
-        key = (images.shape, images.dtype.str, hash(images.tobytes()), len(title))
+        content = 0 if self.images_change else hash(images.tobytes())
+        key = (images.shape, images.dtype.str, content, len(title))
+        shown = display_images(images, self.display_transform) if self.images_change else None
         if self._blit is None or key != self._key:
-            self._build(display_images(images, self.display_transform), title)
+            self._build(display_images(images, self.display_transform) if shown is None else shown, title)
             self._key = key
+        elif shown is not None:
+            for artist, image in zip(self._images, shown, strict=True):
+                artist.set_data(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
         for text, t, p, c in zip(self._labels, true_idx, pred_idx, confidence, strict=True):
             text.set_text(f"{self.names[int(t)]} : {self.names[int(p)]} ({100.0 * c:.0f}%)")
             text.set_color(RIGHT_COLOR if int(t) == int(p) else WRONG_COLOR)
@@ -551,14 +559,17 @@ class PredictionGridRenderer:
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08, hspace=0.25)
         self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + 0.5), va="top")
         self._labels = []
+        self._images = []
         for i in range(k):
             ax = fig.add_subplot(nrows, ncols, i + 1)
             _show(ax, imgs[i])
+            self._images.append(ax.images[0])
             # ax.text instead of set_title: title placement measures tick boxes
             self._labels.append(ax.text(0.5, 1.03, " ", transform=ax.transAxes, ha="center",
                                         va="bottom", fontsize=9))
             ax.set_axis_off()
-        self._blit = _Blitter(fig, [self._title, *self._labels], self.text_cache_bytes)
+        dynamic = [*(self._images if self.images_change else []), self._title, *self._labels]
+        self._blit = _Blitter(fig, dynamic, self.text_cache_bytes)
 
 
 def prediction_grid(

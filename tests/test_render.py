@@ -463,3 +463,18 @@ def test_a_display_transform_of_the_user_wins() -> None:
                                   display_transform=transform)
     assert len(seen) == 2 and _same_picture(png, render.probability_bars(
         ORIGINAL[:2], [0, 1], np.eye(10)[[0, 1]], CIFAR, "t"))
+
+
+def test_a_grid_whose_images_change_every_call_draws_what_a_fresh_one_draws():
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    rng = np.random.default_rng(5)
+    reused = render.PredictionGridRenderer(names, 6, images_change=True)
+    pngs = []
+    for epoch in range(3):
+        images = rng.random((12, 32, 32, 3)).astype(np.float32)
+        true, conf = rng.integers(0, 10, 12), rng.random(12)
+        args = (images, true, (true + 1) % 10, conf, f"Most confident mistakes, epoch {epoch + 1}/3")
+        fresh = render.PredictionGridRenderer(names, 6, text_cache_bytes=0).render(*args)
+        pngs.append(reused.render(*args))
+        assert pngs[-1] == fresh
+    assert len(set(pngs)) == 3
