@@ -8,7 +8,8 @@ Starts the real `tensorboard` on a log directory and, for a run:
   and opening TensorBoard itself at /#training_monitor until the matrix is drawn in
   its iframe (wall time from the navigation, the whole TensorBoard app included);
 - slider: `--moves` slider moves (each to a random other epoch), the redraw time the
-  page measures around its drawing, median and max; for the matrix, diff and recall views.
+  page measures around its drawing, median and max; for the matrix, diff and recall views,
+  side by side, and above 60 classes with every class drawn (matrix and diff).
 
 With `--synthetic` it also measures a synthetic 1,000-class x 30-epoch log (tests/synthetic_logs.py).
 With `--screenshots DIR` it saves one PNG per view to look at.
@@ -100,6 +101,12 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
             out[f"slider_{view}_ms"] = slider_times(driver, moves, rng)
             if shots:
                 driver.save_screenshot(str(shots / f"{tag}-{view}.png"))
+        if driver.execute_script("return !document.getElementById('classes').disabled"):
+            set_value(driver, "classes", "all")  # every class drawn, pooled: the heaviest redraw
+            for view in ("matrix", "diff"):
+                set_value(driver, "view", view)
+                out[f"slider_all_{view}_ms"] = slider_times(driver, moves, rng)
+            set_value(driver, "classes", "auto")
         set_value(driver, "view", "matrix")
         set_value(driver, "mode", "counts")
         if shots:
@@ -155,7 +162,9 @@ def summary(name: str, r: dict) -> list[str]:
     return [f"| {name} | {med('first_matrix_ms')} | {r['tensorboard_page_to_matrix_ms']:.0f} "
             f"| {med('slider_matrix_ms')} ({mx('slider_matrix_ms')}) | {med('slider_diff_ms')} "
             f"({mx('slider_diff_ms')}) | {med('slider_recall_ms')} ({mx('slider_recall_ms')}) "
-            f"| {med('slider_side_by_side_ms')} ({mx('slider_side_by_side_ms')}) |"]
+            f"| {med('slider_side_by_side_ms')} ({mx('slider_side_by_side_ms')}) "
+            f"| {med('slider_all_matrix_ms')} ({mx('slider_all_matrix_ms')}) "
+            f"| {med('slider_all_diff_ms')} ({mx('slider_all_diff_ms')}) |"]
 
 
 def main(argv=None) -> None:
@@ -198,8 +207,9 @@ def main(argv=None) -> None:
                         time.sleep(0.5)
                         driver.save_screenshot(str(args.screenshots / "k1000-all-classes.png"))
     lines = ["| run | first matrix, dashboard page ms (median) | TensorBoard page to first matrix ms "
-             "| slider redraw ms, matrix: median (max) | diff | recall | side by side |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| slider redraw ms, matrix: median (max) | diff | recall | side by side "
+             "| all classes: matrix | all classes: diff |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
         lines += summary(name, r)
     table = "\n".join(lines)

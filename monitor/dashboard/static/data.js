@@ -95,6 +95,52 @@ export class RunData {
     return order.slice(0, Math.min(count, this.n)).sort((a, b) => a - b);
   }
 
+  // Largest |row share now - the epoch before| over every cell and epoch: the diff view's fixed
+  // scale. From the sparse cells: a cell absent at one of the two epochs has share 0 there.
+  get maxAbsDiff() {
+    if (this._maxAbsDiff === undefined) {
+      let max = 0;
+      for (let k = 1; k < this.epochs.length; k++) {
+        const before = new Map();
+        const rowsBefore = this.rowSums(k - 1);
+        const cellsBefore = this.epochs[k - 1].cells;
+        for (let c = 0; c < cellsBefore.length; c += 3) {
+          const t = cellsBefore[c];
+          before.set(t * this.n + cellsBefore[c + 1], rowsBefore[t] > 0 ? cellsBefore[c + 2] / rowsBefore[t] : 0);
+        }
+        const rows = this.rowSums(k);
+        const cells = this.epochs[k].cells;
+        for (let c = 0; c < cells.length; c += 3) {
+          const key = cells[c] * this.n + cells[c + 1];
+          const share = rows[cells[c]] > 0 ? cells[c + 2] / rows[cells[c]] : 0;
+          max = Math.max(max, Math.abs(share - (before.get(key) ?? 0)));
+          before.delete(key);
+        }
+        for (const share of before.values()) max = Math.max(max, share);
+      }
+      this._maxAbsDiff = max;
+    }
+    return this._maxAbsDiff;
+  }
+
+  // The `count` largest off-diagonal cells at epoch k between classes with shown[c] set, by share
+  // of the row (or by count): [{t, p, count, share}], largest first.
+  topConfusions(k, count, shown, byCount = false) {
+    const rows = this.rowSums(k);
+    const cells = this.epochs[k].cells;
+    const top = [];
+    for (let c = 0; c < cells.length; c += 3) {
+      const [t, p, n] = [cells[c], cells[c + 1], cells[c + 2]];
+      if (t === p || !shown[t] || !shown[p]) continue;
+      const item = {t, p, count: n, share: rows[t] > 0 ? n / rows[t] : 0};
+      item.score = byCount ? n + item.share : item.share + n * 1e-9;
+      if (top.length === count && item.score <= top[count - 1].score) continue;
+      top.splice(count - 1, 1, item);
+      top.sort((a, b) => b.score - a.score);
+    }
+    return top;
+  }
+
   // The epoch index shown for `step`: that step, else the last one before it, else the first.
   indexAtStep(step) {
     let best = 0;

@@ -21,8 +21,9 @@ function fitText(ctx, text, width) {
 }
 
 // g: {rows, cols, rowLabels, colLabels, index(i, j) -> 0..255 or -1, scale, divergent,
-//     text(i, j) -> string|null, width, maxHeight, square, xTitle, yTitle, diagonal,
-//     outlines: [{i, j, color, width}], markCol}
+//     indexRow(i, out) (optional: index() of a whole row at once, for large grids),
+//     text(i, j) -> string|null, width, height (the CSS pixels to fit in), square, xTitle, yTitle,
+//     diagonal, outlines: [{i, j, color, width}], markCol}
 // Returns the layout, with hit(x, y) -> [i, j] | null in CSS pixels.
 export function drawGrid(canvas, g) {
   const dpr = window.devicePixelRatio || 1;
@@ -32,21 +33,30 @@ export function drawGrid(canvas, g) {
   const rowLabelW = widest(g.rowLabels) + 8;
   const colLabelW = widest(g.colLabels) + 8;
   const left = 22 + rowLabelW;
+  const top = 8;
   const availW = Math.max(40, g.width - left - 12);
-  let cellW = availW / g.cols;
-  let cellH = cellW;
-  if (g.square) {
-    const availH = Math.max(120, (g.maxHeight || 900) - 60 - Math.min(colLabelW, 110));
-    cellW = cellH = Math.max(0.25, Math.min(56, cellW, availH / g.rows));
-  } else {
-    cellW = Math.min(cellW, 40);
-    cellH = Math.max(0.5, Math.min(22, ((g.maxHeight || 700) - 80) / g.rows));
+  // below the grid: the column labels (rotated by 45 degrees unless they fit level) and the title
+  const bottomFor = (rotated) => (rotated ? Math.min(colLabelW, 110) * 0.72 + 14 : 20) + 22;
+  const fits = (cell) => g.colLabels.every((s) => ctx.measureText(s).width <= cell - 2);
+  let cellW;
+  let cellH;
+  let rotate = true;
+  for (const rotated of [true, false]) {
+    const availH = Math.max(60, (g.height || 700) - top - bottomFor(rotated));
+    let w = availW / g.cols;
+    let hh;
+    if (g.square) {
+      w = hh = Math.max(0.25, Math.min(72, w, availH / g.rows));
+    } else {
+      w = Math.min(w, 40);
+      hh = Math.max(0.5, Math.min(22, availH / g.rows));
+    }
+    if (rotated || fits(w)) [cellW, cellH, rotate] = [w, hh, rotated && !fits(w)];
   }
+  if (cellW >= 4) [cellW, cellH] = [Math.floor(cellW), Math.max(0.5, cellH >= 4 ? Math.floor(cellH) : cellH)];
   const gridW = cellW * g.cols;
   const gridH = cellH * g.rows;
-  const rotate = g.colLabels.some((s) => ctx.measureText(s).width > cellW - 2);
-  const bottom = (rotate ? Math.min(colLabelW, 110) * 0.72 + 10 : 20) + 22;
-  const top = 8;
+  const bottom = bottomFor(rotate);
   const cssW = Math.ceil(left + gridW + 12);
   const cssH = Math.ceil(top + gridH + bottom);
   canvas.width = Math.round(cssW * dpr);
@@ -72,13 +82,17 @@ export function drawGrid(canvas, g) {
     const h = Math.min(g.rows, Math.max(1, pxH));
     const best = new Int16Array(w * h).fill(-1);
     const prio = new Int16Array(w * h).fill(-1);
+    const colAt = Int32Array.from({length: g.cols}, (_, j) => Math.floor((j * w) / g.cols));
+    const row = new Int16Array(g.cols);
     for (let i = 0; i < g.rows; i++) {
       const y = Math.floor((i * h) / g.rows) * w;
+      if (g.indexRow) g.indexRow(i, row);
+      else for (let j = 0; j < g.cols; j++) row[j] = g.index(i, j);
       for (let j = 0; j < g.cols; j++) {
-        const k = g.index(i, j);
+        const k = row[j];
         if (k < 0) continue;
         const p = g.divergent ? Math.abs(k - 128) : k;
-        const at = y + Math.floor((j * w) / g.cols);
+        const at = y + colAt[j];
         if (p > prio[at]) {
           prio[at] = p;
           best[at] = k;
@@ -145,7 +159,7 @@ export function drawGrid(canvas, g) {
   for (let i = 0; i < g.rows; i += rowStep) {
     ctx.fillText(fitText(ctx, g.rowLabels[i], rowLabelW - 8), left - 6, top + (i + 0.5) * cellH);
   }
-  const colStep = Math.max(1, Math.ceil(MIN_LABEL_PX / cellW));
+  const colStep = Math.max(1, Math.ceil((rotate ? 1.5 * MIN_LABEL_PX : MIN_LABEL_PX) / cellW));
   for (let j = 0; j < g.cols; j += colStep) {
     const x = left + (j + 0.5) * cellW;
     const label = fitText(ctx, g.colLabels[j], rotate ? 110 : cellW * colStep);

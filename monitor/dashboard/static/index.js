@@ -8,7 +8,8 @@ import {drawGrid} from './heatmap.js';
 const SUBSET_ABOVE = 60;  // classes above which the view opens on the most-confused sub-matrix
 const SUBSET_SIZES = [20, 30, 50];
 const TABLE_MAX = 40;  // classes shown up to which the values are also an (invisible) table
-const TOP_CONFUSIONS = 3;
+const TOP_CONFUSIONS = 3;  // outlined on the matrix
+const LISTED = 8;  // listed beside it
 const PLAY_MS = 600;
 
 const state = {
@@ -93,11 +94,17 @@ function buildPage() {
   el.legend = h('canvas', {id: 'legend', class: 'legend', 'aria-hidden': 'true'});
   el.legendTitle = h('div', {class: 'legend-title'});
   el.tooltip = h('div', {id: 'tooltip', class: 'tooltip', role: 'tooltip'});
-  el.table = h('table', {id: 'cell-values', class: 'visually-hidden'});
-  el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'});
+  el.tables = [h('table', {id: 'cell-values'}), h('table', {id: 'cell-values-compare'})];
+  el.listTitle = h('h2');
+  el.list = h('ol', {id: 'top-confusions', class: 'top-list'});
+  el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'},
+    h('p', {class: 'hint', text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   el.message = h('div', {class: 'message'});
-  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.panels,
-    h('div', {class: 'legend-row'}, el.legendTitle, el.legend), el.mistakes, el.table, el.tooltip));
+  el.side = h('aside', {class: 'side'}, h('div', {class: 'legend-box'}, el.legendTitle, el.legend),
+    h('section', {class: 'listed'}, el.listTitle, el.list), el.mistakes);
+  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message,
+    h('div', {class: 'main'}, el.panels, el.side),
+    h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip));
 
   el.run.addEventListener('change', () => chooseRun(0, Number(el.run.value)));
   el.compare.addEventListener('change', () => chooseRun(1, el.compare.value === '' ? -1 : Number(el.compare.value)));
@@ -159,7 +166,8 @@ async function chooseRun(panel, index) {
       ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
     el.subset.disabled = !big;
     state.subset = 'auto';
-    el.mistakes.replaceChildren();
+    el.mistakes.replaceChildren(h('p', {class: 'hint',
+      text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   } else {
     state.b = data;
   }
@@ -208,10 +216,13 @@ function onKey(event) {
 // The classes shown for a run: all, or the most-confused ones at its last epoch (a set that
 // stays put while the slider moves).
 function shownClasses(data) {
+  if (data !== state.a && state.a && data.n === state.a.n) return shownClasses(state.a);
   const all = () => Array.from({length: data.n}, (_, i) => i);
   if (state.subset === 'all' || (state.subset === 'auto' && data.n <= SUBSET_ABOVE)) return all();
   const size = state.subset === 'auto' ? SUBSET_SIZES[1] : Number(state.subset);
-  return data.mostConfused(data.epochs.length - 1, size);
+  const key = `${size}`;
+  if (data._shownKey !== key) [data._shownKey, data._shown] = [key, data.mostConfused(data.epochs.length - 1, size)];
+  return data._shown;
 }
 
 function redraw() {
@@ -223,12 +234,15 @@ function redraw() {
     ? `Test, after epoch ${step + 1}` : `Epoch ${step + 1} / ${a.steps[a.steps.length - 1] + 1}`;
   const panels = [[a, state.k]];
   if (state.b) panels.push([state.b, state.b.indexAtStep(step)]);
-  const width = Math.max(320, (el.panels.clientWidth || window.innerWidth - 32) / panels.length - 16);
-  const maxHeight = Math.max(360, window.innerHeight - 190);
+  const width = Math.max(300, (el.panels.clientWidth || window.innerWidth - 360) / panels.length
+    - (panels.length - 1) * 12);
+  const top = el.panels.getBoundingClientRect().top + window.scrollY;
+  const height = Math.max(320, window.innerHeight - top - 44);  // 44: the panel title and a margin
   while (el.panels.children.length > panels.length) el.panels.lastChild.remove();
-  state.layouts = panels.map(([data, k], p) => drawPanel(p, data, k, width, maxHeight));
-  drawLegendFor(a);
-  updateTable(a, state.k);
+  state.layouts = panels.map(([data, k], p) => drawPanel(p, data, k, width, height));
+  drawLegendFor();
+  el.tables.forEach((table, p) => updateTable(table, ...(panels[p] || [null, 0])));
+  updateList(a, state.k);
 }
 
 function panelElement(p) {
@@ -253,14 +267,15 @@ function cellValues(data, k) {
   };
 }
 
-function drawPanel(p, data, k, width, maxHeight) {
+function drawPanel(p, data, k, width, height) {
   const panel = panelElement(p);
   const canvas = panel.querySelector('canvas');
   const title = panel.querySelector('.panel-title');
   const step = data.steps[k];
   const classes = shownClasses(data);
   const names = classes.map((c) => data.names[c]);
-  const subsetNote = classes.length < data.n ? ` · ${classes.length} of ${data.n} classes (most confused)` : '';
+  const subsetNote = classes.length < data.n
+    ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${state.a.steps.at(-1) + 1}` : '';
   title.textContent = `${runLabel(data)} · epoch ${step + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
   let grid;
   let describe;
@@ -278,37 +293,53 @@ function drawPanel(p, data, k, width, maxHeight) {
     const now = cellValues(data, k);
     const diff = state.view === 'diff';
     const before = diff && k > 0 ? cellValues(data, k - 1) : null;
-    let maxAbs = 0.02;
-    if (diff && before) {
-      for (const i of classes) for (const j of classes) {
-        const d = now.share(i, j) - before.share(i, j);
-        if (Math.abs(d) > maxAbs) maxAbs = Math.abs(d);
-      }
-    }
-    state.diffMax = maxAbs;
+    const maxAbs = diff ? Math.max(0.02, sharedMax('maxAbsDiff')) : 0;
+    if (diff) state.diffMax = maxAbs;
+    const maxSupport = sharedMax('maxSupport');
     const normalized = state.mode === 'normalized';
     const index = diff
       ? (i, j) => (before ? diverging.index(divPos(now.share(classes[i], classes[j])
         - before.share(classes[i], classes[j]), maxAbs)) : 128)
       : (i, j) => sequential.index(normalized ? Math.sqrt(Math.max(0, now.share(classes[i], classes[j])) || 0)
-        : sqrtPos(now.count(classes[i], classes[j]), data.maxSupport));
+        : sqrtPos(now.count(classes[i], classes[j]), maxSupport));
+    // index() a row at a time, for the pooled drawing of large grids
+    const m = data.dense(k);
+    const mBefore = before ? data.dense(k - 1) : null;
+    const rows = data.rowSums(k);
+    const rowsBefore = before ? data.rowSums(k - 1) : null;
+    const indexRow = (i, out) => {
+      const t = classes[i];
+      const base = t * data.n;
+      const inv = rows[t] > 0 ? 1 / rows[t] : 0;
+      if (diff) {
+        const invBefore = before && rowsBefore[t] > 0 ? 1 / rowsBefore[t] : 0;
+        for (let j = 0; j < classes.length; j++) {
+          const d = before ? m[base + classes[j]] * inv - mBefore[base + classes[j]] * invBefore : 0;
+          out[j] = d === 0 ? 128 : diverging.index(divPos(d, maxAbs));
+        }
+      } else {
+        const scale = normalized ? inv : 1 / maxSupport;
+        for (let j = 0; j < classes.length; j++) {
+          const v = m[base + classes[j]];
+          out[j] = v === 0 ? 0 : sequential.index(Math.sqrt(Math.min(1, v * scale)));
+        }
+      }
+    };
     const text = diff
       ? (i, j) => {
         if (!before) return null;
         const d = now.share(classes[i], classes[j]) - before.share(classes[i], classes[j]);
-        return Math.abs(d) >= 0.005 ? `${d > 0 ? '+' : ''}${d.toFixed(2)}` : null;
+        return Math.abs(d) >= 0.005 ? `${d > 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}` : null;
       }
-      : (i, j) => (normalized ? now.share(classes[i], classes[j]).toFixed(2) : String(now.count(classes[i], classes[j])));
+      : (i, j) => {
+        const count = now.count(classes[i], classes[j]);
+        if (count === 0) return null;
+        return normalized ? now.share(classes[i], classes[j]).toFixed(2) : String(count);
+      };
     // the largest confusions among the shown cells
-    const off = [];
-    for (let i = 0; i < classes.length; i++) {
-      for (let j = 0; j < classes.length; j++) {
-        if (i !== j && now.count(classes[i], classes[j]) > 0) off.push([now.count(classes[i], classes[j]), i, j]);
-      }
-    }
-    off.sort((x, y) => y[0] - x[0]);
-    const outlines = diff ? []
-      : off.slice(0, TOP_CONFUSIONS).map(([, i, j]) => ({i, j, color: '#c62828', width: 2}));
+    const position = positions(data, classes);
+    const outlines = diff ? [] : data.topConfusions(k, TOP_CONFUSIONS, position.shown, !normalized)
+      .map(({t, p: q}) => ({i: position.at[t], j: position.at[q], color: '#c62828', width: 2}));
     const sel = state.selected;
     if (sel && sel.panel === p) {
       const i = classes.indexOf(sel.t);
@@ -316,7 +347,7 @@ function drawPanel(p, data, k, width, maxHeight) {
       if (i >= 0 && j >= 0) outlines.push({i, j, color: '#1565c0', width: 3});
     }
     grid = {rows: classes.length, cols: classes.length, rowLabels: names, colLabels: names, square: true,
-      scale: diff ? diverging : sequential, divergent: diff, index, text, diagonal: true, outlines,
+      scale: diff ? diverging : sequential, divergent: diff, index, indexRow, text, diagonal: true, outlines,
       xTitle: 'Predicted class', yTitle: 'True class'};
     describe = diff
       ? `Change of the row-normalised confusion matrix from epoch ${step} to ${step + 1}`
@@ -324,11 +355,16 @@ function drawPanel(p, data, k, width, maxHeight) {
     if (diff && !before) title.textContent += ' · no previous epoch';
   }
   canvas.setAttribute('aria-label', `${describe}, ${runLabel(data)}`);
-  const layout = drawGrid(canvas, {...grid, width, maxHeight});
+  const layout = drawGrid(canvas, {...grid, width, height});
   return {...layout, data, k, classes};
 }
 
-function drawLegendFor(data) {
+// One colour scale for both panels (the legend's): the larger of the two runs' ranges.
+function sharedMax(key) {
+  return Math.max(state.a[key], state.b ? state.b[key] : 0);
+}
+
+function drawLegendFor() {
   let legend;
   let title;
   if (state.view === 'recall') {
@@ -345,19 +381,58 @@ function drawLegendFor(data) {
       ticks: [0, 0.02, 0.1, 0.25, 0.5, 1].map((v) => [v, v === 0 || v === 1 ? String(v) : v.toFixed(2)])};
     title = 'Share of the row (square-root scale)';
   } else {
-    const m = data.maxSupport;
+    const m = sharedMax('maxSupport');
     legend = {scale: sequential, position: (v) => sqrtPos(v, m),
-      ticks: [0, 0.02, 0.1, 0.25, 0.5, 1].map((f) => [f * m, String(Math.round(f * m))])};
+      ticks: [...new Set([0, 0.02, 0.1, 0.25, 0.5, 1].map((f) => Math.round(f * m)))].map((v) => [v, String(v)])};
     title = 'Count (square-root scale, 0 to the largest class support)';
   }
   el.legendTitle.textContent = title;
   drawLegend(el.legend, legend);
 }
 
-function updateTable(data, k) {
+// Where each class sits among the shown ones: at[c] (-1 when not shown) and shown[c].
+function positions(data, classes) {
+  if (data._positionsOf !== classes) {
+    const at = new Int32Array(data.n).fill(-1);
+    classes.forEach((c, i) => { at[c] = i; });
+    data._positionsOf = classes;
+    data._positions = {at, shown: Uint8Array.from(at, (i) => (i >= 0 ? 1 : 0))};
+  }
+  return data._positions;
+}
+
+// The largest confusions among the shown classes (matrix and diff views), or the lowest recalls.
+function updateList(data, k) {
   const classes = shownClasses(data);
-  if (classes.length > TABLE_MAX || state.view === 'recall') {
-    el.table.replaceChildren();
+  const step = data.steps[k];
+  if (state.view === 'recall') {
+    const recall = data.recall(k);
+    const lowest = classes.filter((c) => !Number.isNaN(recall[c])).sort((x, y) => recall[x] - recall[y] || x - y)
+      .slice(0, LISTED);
+    el.listTitle.textContent = `Lowest recall at epoch ${step + 1}`;
+    el.list.replaceChildren(...lowest.map((c) => h('li', {}, h('span', {class: 'name', text: data.names[c]}),
+      h('span', {class: 'num', text: pct(recall[c])}))));
+    return;
+  }
+  const byCount = state.mode === 'counts';
+  const top = data.topConfusions(k, LISTED, positions(data, classes).shown, byCount);
+  el.listTitle.textContent = `Largest confusions at epoch ${step + 1}`;
+  el.list.replaceChildren(...top.map(({t, p, count, share}) => {
+    const button = h('button', {type: 'button', class: 'link',
+      'aria-label': `${data.names[t]} -> ${data.names[p]}: ${count} (${pct(share)}), show its mistakes`},
+    h('span', {class: 'name', text: `${data.names[t]} → ${data.names[p]}`}),
+    h('span', {class: 'num', text: byCount ? `${count}` : pct(share)}));
+    button.addEventListener('click', () => selectCell(0, t, p));
+    return h('li', {}, button);
+  }));
+  if (!top.length) el.list.replaceChildren(h('li', {class: 'hint', text: 'No confusions among the shown classes.'}));
+}
+
+function updateTable(table, data, k) {
+  const classes = data ? shownClasses(data) : [];
+  if (!data || classes.length > TABLE_MAX) {
+    table.replaceChildren();
+    table.removeAttribute('data-epoch');
     return;
   }
   const v = cellValues(data, k);
@@ -372,9 +447,10 @@ function updateTable(data, k) {
       text: state.mode === 'counts' ? String(v.count(t, p)) : shareText,
     });
   })));
-  el.table.setAttribute('data-epoch', String(data.steps[k]));
-  el.table.setAttribute('aria-label', `Cell values, ${runLabel(data)}, epoch ${data.steps[k] + 1}`);
-  el.table.replaceChildren(h('caption', {text: `Epoch ${data.steps[k] + 1}`}), head, ...rows);
+  table.setAttribute('data-epoch', String(data.steps[k]));
+  table.setAttribute('data-run', runLabel(data));
+  table.setAttribute('aria-label', `Cell values, ${runLabel(data)}, epoch ${data.steps[k] + 1}`);
+  table.replaceChildren(h('caption', {text: `${runLabel(data)}, epoch ${data.steps[k] + 1}`}), head, ...rows);
 }
 
 function hover(p, event) {
