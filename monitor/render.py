@@ -822,5 +822,5 @@ def training_curves(histories: dict[str, dict[str, Sequence[float]]], title: str
         ax.grid(True, alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if ax.lines:
-            ax.legend(fontsize=8, loc="upper right" if metric == "loss" else "lower right")
+            ax.legend(fontsize=8, loc="best")
     return _to_png(fig)
