@@ -49,6 +49,8 @@ def _line(prediction, size: tuple[int, int], resample: str) -> str:
                      f"{size[0]}x{size[1]}, {resample}")
     if prediction.converted_from:
         notes.append(f"converted from {prediction.converted_from}")
+    if prediction.exif_orientation:
+        notes.append(f"turned upright (EXIF orientation {prediction.exif_orientation})")
     return f"{prediction.path}: {classes}" + (f"  [{'; '.join(notes)}]" if notes else "")
 
 
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
             "predictions": [{"class": name, "probability": p} for name, p in r.top],
             "resized_from": list(r.resized_from) if r.resized_from else None,
             "resized_to": [width, height] if r.resized_from else None, "resample": RESAMPLE,
-            "converted_from": r.converted_from,
+            "converted_from": r.converted_from, "exif_orientation": r.exif_orientation,
         } for r in results], indent=1))
     for r in results:
         if r.error:
