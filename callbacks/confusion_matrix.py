@@ -13,8 +13,8 @@ from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
 from monitor.metrics import confused_pairs, confused_pairs_markdown
 from monitor.render import ConfusionHeatmapRenderer, confusion_heatmap
+from monitor.runs import MATRICES_FILE
 
-MATRICES_FILE = "validation_confusion_matrices.jsonl"
 DENSE_MAX_CLASSES = 100  # above: the JSONL lists nonzero cells only
 
 
@@ -51,8 +51,7 @@ def matrix_record(epoch: int, class_names: list[str], cm: np.ndarray) -> dict:
     if len(class_names) <= DENSE_MAX_CLASSES:
         record["counts"] = cm.tolist()
     else:
-        rows, cols = np.nonzero(cm)
-        record["nonzero"] = np.stack([rows, cols, cm[rows, cols]], axis=1).tolist()
+        record["nonzero"] = dashboard_summary.sparse_cells(cm).tolist()
     return record
 
 
@@ -60,11 +59,7 @@ def matrix_from_record(record: dict) -> np.ndarray:
     """The (C, C) counts of a `matrix_record` line, dense or sparse."""
     if "counts" in record:
         return np.asarray(record["counts"], dtype=np.int64)
-    c = len(record["class_names"])
-    cm = np.zeros((c, c), np.int64)
-    triples = np.asarray(record["nonzero"], dtype=np.int64).reshape(-1, 3)
-    cm[triples[:, 0], triples[:, 1]] = triples[:, 2]
-    return cm
+    return dashboard_summary.dense_matrix(record["nonzero"], len(record["class_names"]))
 
 
 def accuracy(cm: np.ndarray) -> float:

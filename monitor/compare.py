@@ -17,7 +17,7 @@ import os
 import sys
 
 from monitor.errors import MonitorError
-from monitor.runs import read_record
+from monitor.runs import read_record, test_macro_f1
 
 PNG_FILE = "comparison.png"
 TABLE_FILE = "comparison.md"
@@ -49,13 +49,12 @@ def _final(record: dict) -> dict:
         values = history.get(key) or []
         return values[-1] if values else None
 
-    f1 = [c["f1"] for c in (record.get("test_per_class") or {}).values()]
     return {
         "val accuracy": (final.get("validation") or {}).get("accuracy", last("val_accuracy")),
         "val loss": (final.get("validation") or {}).get("loss", last("val_loss")),
         "test accuracy": (final.get("test") or {}).get("accuracy"),
         "test loss": (final.get("test") or {}).get("loss"),
-        "test macro F1": sum(f1) / len(f1) if f1 else None,
+        "test macro F1": test_macro_f1(record),
     }
 
 

@@ -26,6 +26,7 @@ from tensorboard.plugins.hparams import api as hp
 from monitor.data import DATASETS
 from monitor.distribution import STRATEGIES
 from monitor.recipes import MODELS, recipe
+from monitor.runs import MODEL_FILE, read_record, test_macro_f1
 
 METRICS = {  # tag -> display name
     "final/val_accuracy": "validation accuracy",
@@ -94,13 +95,12 @@ def hparam_values(record: dict, model_config: dict | list) -> dict:
 def final_metrics(record: dict) -> dict[str, float]:
     """`final/*` values of a completed run's record."""
     final = record["final"]
-    f1 = [c["f1"] for c in record.get("test_per_class", {}).values()]
     values = {
         "final/val_accuracy": final["validation"]["accuracy"],
         "final/val_loss": final["validation"]["loss"],
         "final/test_accuracy": final["test"]["accuracy"],
         "final/test_loss": final["test"]["loss"],
-        "final/test_macro_f1": sum(f1) / len(f1) if f1 else None,
+        "final/test_macro_f1": test_macro_f1(record),
         "final/epochs_run": record["epochs_run"],
     }
     return {tag: float(v) for tag, v in values.items() if v is not None}
@@ -128,8 +128,6 @@ def write_hparams_file(run_dir: str, record: dict, model_config: dict | list) ->
 
 def write_run_hparams(run_dir: str) -> None:
     """Write the HParams summaries of a completed run from its own files."""
-    from monitor.runs import MODEL_FILE, read_record
-
     record = read_record(run_dir)
     if record is None or record.get("status") != "completed":
         raise ValueError(f"{run_dir}: not a completed run (metrics.json says "

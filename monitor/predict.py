@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.errors import MonitorError
-from monitor.runs import METRICS_FILE, MODEL_FILE, read_record
+from monitor.runs import MATRICES_FILE, METRICS_FILE, MODEL_FILE, read_record
 
 RESAMPLE = "bilinear"
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")  # Pillow's modes of 16-bit grey PNGs
@@ -52,7 +52,7 @@ class Prediction:
 def _run_class_names(run_dir: str, record: dict) -> list[str] | None:
     """The class names training used: the validation matrices' own, else metrics.json's
     `test_per_class` (in class order), else the data set's."""
-    path = os.path.join(run_dir, "validation_confusion_matrices.jsonl")
+    path = os.path.join(run_dir, MATRICES_FILE)
     try:
         with open(path, encoding="utf-8") as f:
             first = f.readline()

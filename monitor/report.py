@@ -24,12 +24,11 @@ import sys
 import numpy as np
 
 from monitor.errors import MonitorError
-from monitor.runs import TEST_CONFUSION_FILE, read_record
+from monitor.runs import MATRICES_FILE, TEST_CONFUSION_FILE, read_record
 
 REPORT_FILE = "report.html"
 PNG_FILES = {"curves": "curves.png", "validation": "confusion_validation.png",
              "test": "confusion_test.png", "grid": "prediction_grid.png"}
-MATRICES_FILE = "validation_confusion_matrices.jsonl"
 STYLE = """
 body { font-family: Roboto, "Helvetica Neue", Arial, sans-serif; margin: 0; color: #212121;
        background: #fafafa; }

@@ -16,12 +16,14 @@ import re
 import shutil
 from dataclasses import dataclass
 
+from monitor.runs import MATRICES_FILE
+
 BACKUP_DIR = "backup"
 WEIGHTS_FILE = "state.weights.h5"
 STATE_FILE = "state.json"
 EPOCH_DIR = re.compile(r"epoch-(\d{4,})$")
 ITERATION_SUFFIX = "_vs_iterations"  # Keras' TensorBoard: evaluation_<metric>_vs_iterations
-PER_EPOCH_FILES = ("validation_confusion_matrices.jsonl", "validation_per_class.csv")
+PER_EPOCH_FILES = (MATRICES_FILE, "validation_per_class.csv")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from monitor.errors import MonitorError
 
 METRICS_FILE = "metrics.json"
 TEST_CONFUSION_FILE = "confusion_matrix_test.csv"
+MATRICES_FILE = "validation_confusion_matrices.jsonl"  # one line per validated epoch
 MODEL_FILE = "model.keras"
 PACKAGES = ("tensorflow", "tensorboard", "keras", "numpy", "matplotlib", "seaborn", "pandas",
             "scikit-learn")
@@ -119,6 +120,12 @@ def read_record(run_dir: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def test_macro_f1(record: dict) -> float | None:
+    """Macro-averaged F1 of a run record's `test_per_class`, None without it."""
+    f1 = [c["f1"] for c in (record.get("test_per_class") or {}).values()]
+    return sum(f1) / len(f1) if f1 else None
 
 
 def load_model_safely(path: str):

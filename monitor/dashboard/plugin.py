@@ -91,22 +91,27 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
                 by_step[datum.step] = datum
         return dict(sorted(by_step.items()))
 
-    def _entry(self, request) -> tuple:
-        ctx = plugin_util.context(request.environ)
-        experiment = plugin_util.experiment_id(request.environ)
+    @staticmethod
+    def _where(request) -> tuple:
+        """(ctx, experiment, run, split) of a request naming a run."""
         run, split = request.args.get("run"), request.args.get("split", "validation")
         if not run:
             raise errors.InvalidArgumentError("Missing argument `run`")
+        return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ), run, split
+
+    def _entry(self, request) -> tuple:
+        ctx, experiment, run, split = self._where(request)
         entry = self._series(ctx, experiment).get((run, split))
         if entry is None:
             raise errors.NotFoundError(f"No confusion matrices for run {run!r}, split {split!r}")
         return ctx, experiment, run, split, entry
 
     def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
-        ctx, experiment, run, split, entry = self._entry(request)
+        # The tag follows from the step: one read, no listing of every run (the page asks
+        # for one thumbnail per request, up to 64 per click).
+        ctx, experiment, run, split = self._where(request)
         step = _int_arg(request, "step")
-        tags = [t for t in entry["mistakes"] if t == metadata.tag("mistakes", split, step)]
-        datum = self._read(ctx, experiment, run, tags).get(step) if tags else None
+        datum = self._read(ctx, experiment, run, [metadata.tag("mistakes", split, step)]).get(step)
         if datum is None:
             raise errors.NotFoundError(f"No mistakes for run {run!r}, split {split!r}, step {step}")
         return step, datum.numpy
