@@ -36,17 +36,16 @@ def get_json(base: str, path: str, **params):
 
 
 @contextlib.contextmanager
-def tensorboard(logdir: Path, log_path: Path, ready: Callable[[str], bool], *args: str):
-    """`python -m tensorboard.main --logdir logdir *args` on a free port until `ready(base)`;
-    yields the base URL; the process is always terminated."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-               "--host", "127.0.0.1", "--port", str(port), *args]
+def serve(command: list[str], base: str, log_path: Path, ready: Callable[[str], bool],
+          ready_seconds: float = READY_SECONDS, cwd: Path | None = None):
+    """Run `command` (a TensorBoard answering at `base`), output to `log_path`, until
+    `ready(base)`; yields `base`. Fails the test if it exits or is not ready within
+    `ready_seconds`; the process is terminated (killed if need be) however the block ends."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + READY_SECONDS
+        deadline = time.monotonic() + ready_seconds
         while True:
             if process.poll() is not None:
                 pytest.fail(f"tensorboard exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
@@ -56,7 +55,7 @@ def tensorboard(logdir: Path, log_path: Path, ready: Callable[[str], bool], *arg
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
                 pass  # not listening yet, or still loading
             if time.monotonic() > deadline:
-                pytest.fail(f"tensorboard not ready after {READY_SECONDS} s:\n{log_path.read_text()[-4000:]}")
+                pytest.fail(f"tensorboard not ready after {ready_seconds} s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
         yield base
     finally:
@@ -66,3 +65,14 @@ def tensorboard(logdir: Path, log_path: Path, ready: Callable[[str], bool], *arg
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def tensorboard(logdir: Path, log_path: Path, ready: Callable[[str], bool], *args: str):
+    """`python -m tensorboard.main --logdir logdir *args` on a free port of 127.0.0.1, until
+    `ready(base)`; yields the base URL (see `serve`)."""
+    port = free_port()
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+               "--host", "127.0.0.1", "--port", str(port), *args]
+    with serve(command, f"http://127.0.0.1:{port}", log_path, ready) as base:
+        yield base

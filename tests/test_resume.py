@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import keras
@@ -22,7 +21,7 @@ from callbacks.confusion_matrix import MATRICES_FILE
 from monitor.errors import MonitorError
 from monitor.runs import load_model_safely
 from tests.helpers import read_tags
-from tests.tb_server import free_port, get_json
+from tests.tb_server import get_json, tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
@@ -80,32 +79,18 @@ def expected_steps(tag: str) -> list[int]:
     return list(range(EPOCHS))
 
 
-_free_port, _get = free_port, get_json
+_get = get_json
 
 
 def assert_server_shows_every_epoch_once(logdir: Path, run: str) -> None:
     """The plain `tensorboard --logdir` (default loader) serves each epoch once in every tag."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-                                "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                points = _get(base, "/data/plugin/scalars/scalars", run=f"{run}/validation",
-                              tag="epoch_loss")
-                scalars = _get(base, "/data/plugin/scalars/tags").get(f"{run}/monitor", {})
-                if len(points) >= EPOCHS and "averages/f1_macro" in scalars and len(_get(
-                        base, "/data/plugin/scalars/scalars", run=f"{run}/monitor",
-                        tag="averages/f1_macro")) >= EPOCHS:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("tensorboard did not load the run in 90 s")
-            time.sleep(0.5)
+    def loaded(base: str) -> bool:
+        points = _get(base, "/data/plugin/scalars/scalars", run=f"{run}/validation", tag="epoch_loss")
+        scalars = _get(base, "/data/plugin/scalars/tags").get(f"{run}/monitor", {})
+        return len(points) >= EPOCHS and "averages/f1_macro" in scalars and len(_get(
+            base, "/data/plugin/scalars/scalars", run=f"{run}/monitor", tag="averages/f1_macro")) >= EPOCHS
+
+    with tempfile.TemporaryDirectory() as tmp, tensorboard(logdir, Path(tmp) / "tb.log", loaded) as base:
         time.sleep(2)  # one more reload, so nothing is half loaded
         for sub in ("train", "validation", "monitor"):
             for tag in _get(base, "/data/plugin/scalars/tags").get(f"{run}/{sub}", {}):
@@ -122,9 +107,6 @@ def assert_server_shows_every_epoch_once(logdir: Path, run: str) -> None:
             entries = _get(base, "/data/plugin/images/images", run=f"{run}/monitor", tag=tag)
             steps = [e["step"] for e in entries]
             assert steps == list(range(EPOCHS)), (tag, steps)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @needs_data

@@ -9,11 +9,7 @@ epoch of `blocks`; `python -m monitor.board`'s command must serve every epoch of
 
 from __future__ import annotations
 
-import contextlib
-import json
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,7 +20,7 @@ import pytest
 from callbacks.suite import close_suite, monitoring_callbacks
 from monitor.board import tensorboard_command
 from tests.helpers import NAMES, tiny_data, tiny_model
-from tests.tb_server import free_port, get, get_json
+from tests.tb_server import free_port, get, get_json, serve
 
 CLASSES = NAMES
 EPOCHS = 12
@@ -72,43 +68,14 @@ def _last_epoch_loaded(base: str, runs: list[str]) -> bool:
     return True
 
 
-@contextlib.contextmanager
 def tensorboard_server(command: list[str], port: int, runs: list[str], log_path: Path):
     """Runs `command` (a TensorBoard on 127.0.0.1:`port`) until `runs` are loaded; yields its URL.
 
     Waits at most READY_SECONDS for `/data/runs` to answer and every run's data to
     load; the process is terminated (killed if need be) however the block ends.
     """
-    base = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + READY_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tensorboard exited with {process.returncode}:\n{_tail(log_path)}")
-            try:
-                if _last_epoch_loaded(base, runs):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-                pass  # not listening yet, or still loading
-            if time.monotonic() > deadline:
-                pytest.fail(f"tensorboard not ready with {runs} after {READY_SECONDS} s:\n"
-                            f"{_tail(log_path)}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-def _tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:]
+    return serve(command, f"http://127.0.0.1:{port}", log_path, lambda base: _last_epoch_loaded(base, runs),
+                 ready_seconds=READY_SECONDS, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
