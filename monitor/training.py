@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -205,10 +206,13 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
     if chief:
         runs.write_json(metrics_path, record | {"epochs_run": initial_epoch,
                                                 "history": backup.history if backup else {}})
+        kill, hold = _fault_injection()
         callbacks.append(EpochBackupCallback(
             run_dir, writers, history, past_history=backup.history if backup else None,
             flush=[keras_board], skip=lambda: guard.tripped is not None, on_commit=committed,
-            before_commit=_fault_injection()))
+            before_commit=kill))
+        if hold is not None:
+            callbacks.append(hold)
     fit_start = time.time()
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=c.epochs, callbacks=callbacks, shuffle=False,
@@ -318,17 +322,25 @@ def _train(c: RunConfig, strategy, chief: bool, splits, run_dir: str, backup, st
 def _fault_injection():
     """For tests: `MONITOR_FAULT_INJECTION=kill-before-commit:N` SIGKILLs this process after
     epoch N's summaries are on disk and before its backup is committed, the hardest
-    moment for a resume. Unset (always, outside tests): None."""
+    moment for a resume. Returns `(kill, hold)`: `kill` is the backup's `before_commit`
+    hook (writer thread); `hold` a callback that keeps the training thread at the end of
+    epoch N until then, so that nothing of epoch N+1 reaches the disk first, whatever the
+    writer thread still has queued. Unset (always, outside tests): `(None, None)`."""
     fault = os.environ.get("MONITOR_FAULT_INJECTION", "")
     if not fault.startswith("kill-before-commit:"):
-        return None
+        return None, None
     at = int(fault.split(":", 1)[1])
 
     def kill(done: int) -> None:
         if done == at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    return kill
+    class Hold(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == at:
+                threading.Event().wait(600)  # the writer thread kills the process meanwhile
+
+    return kill, Hold()
 
 
 def resume_command(run_dir: str) -> str:
