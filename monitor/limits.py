@@ -1,0 +1,30 @@
+"""Class-count thresholds and sizes, named once.
+
+Python reads them from here; the dashboard's JavaScript gets `DASHBOARD_LIMITS` from the
+plugin (its `settings` route), never from copies of its own.
+"""
+
+from __future__ import annotations
+
+# Event files and run files
+DENSE_MAX_CLASSES = 100  # above: the JSONL lists the nonzero cells only
+PER_CLASS_SCALARS_MAX_CLASSES = 30  # above: no per-class scalar tags (they would flood TensorBoard)
+TABLE_ROWS = 10  # above PER_CLASS_SCALARS_MAX_CLASSES, the table shows the 10 worst and the 10 best
+EPOCHS_PER_TAG = 10  # TensorBoard keeps 10 images / texts / plugin tensors per tag by default
+
+# Pictures
+ANNOTATE_MAX_CLASSES = 30  # above: the matrix as an unannotated image + the most-confused classes
+MOST_CONFUSED = 12  # classes in that annotated sub-matrix
+ALL_BARS_MAX_CLASSES = 10  # above: probability bars for the top-k classes and the true class
+TOP_K = 5  # classes in those top-k bars
+
+# The dashboard (sent to the browser by the plugin)
+DASHBOARD_SUBSET_ABOVE = 60  # classes above which the view opens on the most-confused sub-matrix
+DASHBOARD_SUBSET_SIZES = (20, 30, 50)  # the sub-matrix sizes offered
+DASHBOARD_TABLE_MAX = 40  # classes shown up to which the values are also an (invisible) table
+
+DASHBOARD_LIMITS = {
+    "subsetAbove": DASHBOARD_SUBSET_ABOVE,
+    "subsetSizes": list(DASHBOARD_SUBSET_SIZES),
+    "tableMax": DASHBOARD_TABLE_MAX,
+}
