@@ -5,7 +5,7 @@ worker processes, one per way, on the same stratified subset, split (seed 42,
 validation split 0.3), seed and number of epochs:
 
 - plain:     `model.fit` on numpy arrays with `keras.callbacks.TensorBoard(histogram_freq=1)`.
-- reference: plain + the LambdaCallback of REFERENCE.md "simple" (bench/reference_callback.py).
+- reference: plain + the LambdaCallback of docs/recipes.md "simple" (bench/reference_callback.py).
 - suite:     plain + `callbacks.suite.monitoring_callbacks(..., tensorboard=False)`, every part
              on, then `close_suite` (timed as close_s).
 - trainpy:   plain callbacks, but train.py's input path (`prepare_arrays` + `make_dataset`).

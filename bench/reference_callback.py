@@ -1,4 +1,4 @@
-"""The reference monitoring approach of REFERENCE.md ("simple"), as a LambdaCallback.
+"""The reference monitoring approach of docs/recipes.md ("simple"), as a LambdaCallback.
 
 At every epoch end it re-predicts the whole validation set, builds the confusion
 matrix with scikit-learn, normalises its rows (2 decimals) into a pandas

@@ -1,4 +1,4 @@
-"""The five reference CNNs of REFERENCE.md and their training recipes.
+"""The five reference CNNs of docs/recipes.md and their training recipes.
 
 Every layer has a fixed name so that TensorBoard tags (weight histograms) are
 the same in every run. Models contain only stock Keras layers, so a saved

@@ -1,4 +1,4 @@
-"""Training recipes of the reference models (REFERENCE.md); no Keras import here,
+"""Training recipes of the reference models (docs/recipes.md); no Keras import here,
 so flags can be checked before TensorFlow loads."""
 
 from __future__ import annotations

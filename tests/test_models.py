@@ -4,7 +4,7 @@ import pytest
 
 from monitor.models import MODELS, RECIPES, build, compile_model
 
-PARAMS = {  # REFERENCE.md, re-checked with Keras 3
+PARAMS = {  # docs/recipes.md, re-checked with Keras 3
     ("baseline", (32, 32, 3)): 669_354,
     ("baseline", (28, 28, 1)): 439_402,
     ("dropout", (32, 32, 3)): 669_354,
