@@ -7,6 +7,8 @@ import pytest
 from matplotlib._pylab_helpers import Gcf
 
 from monitor import render
+from monitor.render import bars as bars_module
+from monitor.render.large_heatmap import _max_pool
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -186,7 +188,7 @@ def test_long_names_fit_inside_the_annotated_heatmap() -> None:
 
 def test_the_large_heatmap_annotates_the_most_confused_classes(monkeypatch) -> None:
     calls = {}
-    import monitor.render as module
+    import monitor.render.large_heatmap as module
 
     original = module.most_confused_classes
 
@@ -231,9 +233,9 @@ def test_max_pool_keeps_every_nonzero_cell() -> None:
     data = np.zeros((5, 5))
     data[4, 0] = 0.25
     data[1, 3] = 1.0
-    pooled = render._max_pool(data, 2)
+    pooled = _max_pool(data, 2)
     np.testing.assert_array_equal(pooled, [[0, 1.0, 0], [0, 0, 0], [0.25, 0, 0]])
-    assert render._max_pool(data, 1) is data
+    assert _max_pool(data, 1) is data
 
 
 @pytest.mark.parametrize("classes", [10, 11, 100, 1000])
@@ -267,16 +269,14 @@ def test_recall_bars_name_the_worst_classes() -> None:
     recall = np.linspace(1.0, 0.0, 40)
     names = [f"class {i}" for i in range(40)]
     captured = {}
-    original = render._to_png
+    original = bars_module.to_png
 
     def capture(fig: Figure, dpi: int = render.DPI) -> bytes:
         captured["texts"] = "\n".join(_texts(fig))
         return original(fig, dpi)
 
-    import monitor.render as module
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(module, "_to_png", capture)
+        patch.setattr(bars_module, "to_png", capture)
         render.per_class_recall_bars(recall, names, "recall", worst=3)
     lines = [line for line in captured["texts"].splitlines() if line.strip()[:2] in ("1.", "2.", "3.", "4.")]
     assert [line.split()[1:3] for line in lines] == [["class", "39"], ["class", "38"], ["class", "37"]]

@@ -1,0 +1,99 @@
+"""The prediction grid: images titled "truth : prediction (87%)", green right / red wrong."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
+from monitor.render.images import DisplayTransform, display_images, show_image
+from monitor.render.names import GRID_NAME_WIDTH, short_name
+from monitor.render.png import DPI
+
+RIGHT_COLOR = "tab:green"
+WRONG_COLOR = "tab:red"
+
+
+class PredictionGridRenderer:
+    """Grid of images titled "truth : prediction (87%)", green right / red wrong.
+
+    The images are drawn once and kept: the suite shows the same validation
+    images every epoch, so only the titles are redrawn. New images rebuild it.
+    """
+
+    def __init__(self, class_names: Sequence[str], cols: int = 6,
+                 display_transform: DisplayTransform | None = None, *,
+                 text_cache_bytes: int = TEXT_CACHE_BYTES, images_change: bool = False):
+        self.names = [short_name(n, GRID_NAME_WIDTH) for n in class_names]
+        self.cols = cols
+        self.display_transform = display_transform
+        self.text_cache_bytes = text_cache_bytes
+        # True: new images each call (the most confident mistakes), redrawn over the cached
+        # frame like the titles; False: the same images every epoch, kept in the background.
+        self.images_change = images_change
+        self._blit: Blitter | None = None
+        self._key = None
+
+    def render(self, images, true_idx, pred_idx, confidence, title: str) -> bytes:
+        true_idx = np.asarray(true_idx).reshape(-1)
+        pred_idx = np.asarray(pred_idx).reshape(-1)
+        confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+        images = np.asarray(images)
+        k = images.shape[0] if images.ndim >= 3 else -1
+        if not (len(true_idx) == len(pred_idx) == len(confidence) == k):
+            raise ValueError("images, true_idx, pred_idx and confidence lengths differ")
+        content = 0 if self.images_change else hash(images.tobytes())
+        key = (images.shape, images.dtype.str, content, len(title))
+        shown = display_images(images, self.display_transform) if self.images_change else None
+        if self._blit is None or key != self._key:
+            self._build(display_images(images, self.display_transform) if shown is None else shown, title)
+            self._key = key
+        elif shown is not None:
+            for artist, image in zip(self._images, shown, strict=True):
+                artist.set_data(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
+        for text, t, p, c in zip(self._labels, true_idx, pred_idx, confidence, strict=True):
+            text.set_text(f"{self.names[int(t)]} : {self.names[int(p)]} ({100.0 * c:.0f}%)")
+            text.set_color(RIGHT_COLOR if int(t) == int(p) else WRONG_COLOR)
+        self._title.set_text(title)
+        return self._blit.png()
+
+    def _build(self, imgs: np.ndarray, title: str) -> None:
+        k = imgs.shape[0]
+        ncols = max(1, min(self.cols, k))
+        nrows = max(1, math.ceil(k / ncols))
+        cell_w, cell_h = 2.3, 2.35
+        title_w = 0.6 * 13 / 72 * len(title) + 0.4  # rough width of the 13 pt suptitle
+        fig = Figure(figsize=(max(cell_w * ncols, title_w), cell_h * nrows + 0.5), dpi=DPI)
+        top = 1.0 - 0.5 / (cell_h * nrows + 0.5)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08, hspace=0.25)
+        self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + 0.5), va="top")
+        self._labels = []
+        self._images = []
+        for i in range(k):
+            ax = fig.add_subplot(nrows, ncols, i + 1)
+            show_image(ax, imgs[i])
+            self._images.append(ax.images[0])
+            # ax.text instead of set_title: title placement measures tick boxes
+            self._labels.append(ax.text(0.5, 1.03, " ", transform=ax.transAxes, ha="center",
+                                        va="bottom", fontsize=9))
+            ax.set_axis_off()
+        dynamic = [*(self._images if self.images_change else []), self._title, *self._labels]
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+
+
+def prediction_grid(
+    images: np.ndarray,
+    true_idx: Sequence[int],
+    pred_idx: Sequence[int],
+    confidence: Sequence[float],
+    class_names: Sequence[str],
+    title: str,
+    cols: int = 6,
+    display_transform: DisplayTransform | None = None,
+) -> bytes:
+    """Grid of images titled "truth : prediction (87%)", green right / red wrong."""
+    return PredictionGridRenderer(class_names, cols, display_transform, text_cache_bytes=0).render(
+        images, true_idx, pred_idx, confidence, title)
