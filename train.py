@@ -2,6 +2,8 @@
 
     python train.py --model dropout            # the dropout recipe on CIFAR-10
     tensorboard --logdir logs                  # then watch it
+
+Every flag but --resume is a field of `monitor.settings.RunConfig`, with its help and choices.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+SUITE_GROUP_FROM = "suite"  # this field and those after it are listed under "monitoring suite"
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage too)
@@ -20,70 +24,48 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
-    """train.py's flags; with `suppress_defaults` only the flags given appear in the namespace."""
-    from monitor.data import DATASETS
-    from monitor.recipes import MODELS
+    """train.py's flags, from RunConfig's fields; with `suppress_defaults` only the flags given
+    appear in the namespace."""
+    from monitor.settings import cli_fields
 
     p = _Parser(
         description="Train a reference CNN and watch every epoch in TensorBoard: confusion "
         "matrix, per-class precision/recall/F1, sample predictions, PR curves, histograms.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", choices=MODELS, nargs="+",
-                   help="reference model (REFERENCE.md); required unless --resume. Several (e.g. "
-                   "--model baseline dropout) train one after another under one parent folder "
-                   "(--logdir/--run-name, default compare-<time>) and end with a comparison")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a killed or interrupted run from its last finished epoch, with the "
                    "flags it was started with (other flags must agree with them)")
-    p.add_argument("--dataset", default=["cifar10"], choices=DATASETS, nargs="+",
-                   help="data set; several train every model on each")
-    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's: baseline/dropout 31, "
-                   "tutorial 50, twoblock 10, simple 5)")
-    p.add_argument("--batch-size", type=int, help="global batch size, split across devices and "
-                   "workers under --strategy (default: the recipe's)")
-    p.add_argument("--learning-rate", type=float, help="optimiser learning rate (default: 0.001)")
-    p.add_argument("--val-split", type=float, default=0.3,
-                   help="fraction of the training set held out for validation (stratified)")
-    p.add_argument("--seed", type=int, default=42, help="seed for split, shuffling and weights")
-    p.add_argument("--data-dir", help="folder with cifar10.npz / mnist.npz or the official "
-                   "files (default: $MONITOR_DATA_DIR, else Keras' download)")
-    p.add_argument("--logdir", default="logs", help="where run directories go")
-    p.add_argument("--run-name", help="run directory name (default: <dataset>-<model>-<time>); "
-                   "with several models or data sets, the parent folder's; an existing one is an error")
-    p.add_argument("--limit", type=int, help="use only N training images (stratified), for quick runs")
-    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
-                   help="stop when val_loss has not improved for PATIENCE epochs, restoring the "
-                   "best weights; 0 = off (default: tutorial 3, others off)")
-    p.add_argument("--strategy", default="default", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy: mirrored = every local GPU; multiworker = the cluster "
-                   "in TF_CONFIG (needs --run-name; only the chief writes)")
-    s = p.add_argument_group("monitoring suite")
-    s.add_argument("--no-suite", dest="suite", action="store_false",
-                   help="only Keras' TensorBoard callback (scalars, histograms, graph)")
-    for part, what in (("histograms", "weight histograms"), ("confusion-matrix", "confusion matrix images"),
-                       ("per-class", "per-class scalars and table"),
-                       ("prediction-grid", "sample-prediction grid and probability images"),
-                       ("pr-curves", "per-class PR curves")):
-        s.add_argument(f"--no-{part}", dest=part.replace("-", "_"), action="store_false",
-                       help=f"turn off {what}")
-    s.add_argument("--every-n-epochs", type=int, default=1, help="write the suite every N epochs")
-    s.add_argument("--grid-size", type=int, default=18, help="images in the prediction grid")
-    s.add_argument("--grid-columns", type=int, default=6, help="columns of the prediction grid")
-    s.add_argument("--probability-images", type=int, default=4,
-                   help="images shown beside their class-probability bars")
-    s.add_argument("--confused-pairs", type=int, default=5, help="most-confused class pairs listed")
-    s.add_argument("--mistakes", type=int, default=64,
-                   help="most confident mistakes kept per validation pass, for the dashboard (0: off)")
-    s.add_argument("--mistakes-grid", type=int, default=12,
-                   help="of those, shown in the mistakes/most_confident image")
-    s.add_argument("--epochs-per-tag", type=int, default=10,
-                   help="epochs per image/text tag, so plain `tensorboard --logdir` serves every "
-                   "epoch (TensorBoard keeps 10 images per tag); 0 = one tag")
+    group = p
+    for f in cli_fields():
+        if f.name == SUITE_GROUP_FROM:
+            group = p.add_argument_group("monitoring suite")
+        _add_flag(group, f)
     if suppress_defaults:
         for action in p._actions:
             action.default = argparse.SUPPRESS
     return p
+
+
+def _add_flag(group, f) -> None:
+    """One RunConfig field as a flag: `--no-<name>` for a switch on by default; lists for
+    `--model` and `--dataset` (several runs)."""
+    from dataclasses import MISSING
+
+    meta, dashed = f.metadata, f.name.replace("_", "-")
+    if f.default is True:
+        group.add_argument(f"--no-{dashed}", dest=f.name, action="store_false",
+                           help=f"turn off {meta['help']}")
+        return
+    kwargs = {"help": meta["help"], "choices": meta["choices"], "metavar": meta["metavar"],
+              "type": float if "float" in str(f.type) else int if "int" in str(f.type) else str}
+    if f.name in ("model", "dataset"):
+        kwargs.update(nargs="+", default=None if f.default is MISSING else [f.default])
+        if f.name == "model":
+            kwargs["help"] += "; required unless --resume"
+    else:
+        kwargs["default"] = f.default
+    group.add_argument(f"--{dashed}", **kwargs)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -105,83 +87,101 @@ def _single(values):
     return values[0] if isinstance(values, list) and len(values) == 1 else values
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from monitor.config import RunConfig
-    from monitor.data import load_splits
+def run_configs(args: argparse.Namespace, argv) -> list:
+    """The runs the flags ask for: a resumed one, one, or one per (model, dataset) pair."""
     from monitor.errors import MonitorError
-    from monitor.runs import check_writable_logdir, resume_config
+    from monitor.runs import check_writable_logdir, comparison_dir_path
+    from monitor.settings import RunConfig
+
+    if args.resume:
+        from monitor.resume import resume_config
+
+        typed = vars(build_parser(suppress_defaults=True).parse_args(argv))
+        given = {k: _single(v) for k, v in typed.items() if k != "resume"}
+        if isinstance(given.get("model"), list) or isinstance(given.get("dataset"), list):
+            raise MonitorError("--resume continues one run: give no --model / --dataset lists")
+        return [resume_config(args.resume, given)]
+    if args.model is None:
+        raise MonitorError("--model is required (or --resume RUN_DIR to continue a run)")
+    flags = {k: v for k, v in vars(args).items() if k not in ("resume", "model", "dataset", "run_name")}
+    pairs = [(m, d) for d in dict.fromkeys(args.dataset) for m in dict.fromkeys(args.model)]
+    if len(pairs) > 1:
+        multi_data = len(set(args.dataset)) > 1
+        flags.update(logdir=comparison_dir_path(args.logdir, args.run_name))
+        configs = [RunConfig(model=m, dataset=d, **flags, run_name=f"{m}-{d}" if multi_data else m)
+                   for m, d in pairs]
+    else:
+        configs = [RunConfig(model=pairs[0][0], dataset=pairs[0][1], run_name=args.run_name, **flags)]
+    configs = [c.resolved() for c in configs]
+    check_writable_logdir(args.logdir)
+    return configs
+
+
+def _splits_key(c) -> tuple:
+    return (c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
+
+
+def train_all(configs: list, resume_dir: str | None, hooks) -> tuple[list[str], bool]:
+    """Every data set checked, then each run in turn; (run directories, whether one failed)."""
+    from monitor.data import load_splits
+    from runner.training import NonFiniteLoss, run
+
+    all_splits = {}
+    for c in configs:  # every data set checked before the first run starts
+        if _splits_key(c) not in all_splits:
+            all_splits[_splits_key(c)] = load_splits(*_splits_key(c))
+    failed, run_dirs = False, []
+    for c in configs:
+        try:
+            if len(configs) > 1:
+                print(f"== {c.model} on {c.dataset} ({len(run_dirs) + 1}/{len(configs)}) ==", flush=True)
+            record = run(c, all_splits[_splits_key(c)], resume_dir=resume_dir, hooks=hooks)
+            run_dirs.append(record["run_dir"])
+        except NonFiniteLoss as err:
+            print(f"train.py: error: {err}", file=sys.stderr)
+            failed = True
+    return run_dirs, failed
+
+
+def compare(run_dirs: list[str], logdir: str) -> None:
+    from monitor.compare import write_comparison
+
+    paths = write_comparison(run_dirs, logdir)
+    print(open(paths["table"], encoding="utf-8").read(), end="")
+    print(f"Comparison: {paths['png']}, {paths['table']}; TensorBoard: tensorboard --logdir {logdir}")
+
+
+def interrupted(interrupt: KeyboardInterrupt) -> int:
+    """Say what an interrupt kept and how to resume; the exit code (130, or 143 for SIGTERM)."""
+    terminated = isinstance(interrupt, Terminated)
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    record = getattr(interrupt, "record", None)  # set by runner.fitting.fit
+    if record:
+        print(f"train.py: {what} after epoch {record['epochs_run']}; summaries flushed, the backup of "
+              f"that epoch kept. Resume with: {record['resume_command']}", file=sys.stderr)
+    else:
+        print(f"train.py: {what} before the first epoch ended; nothing kept", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def main(argv=None, hooks=None) -> int:
+    """train.py; `hooks` (a `runner.hooks.RunHooks`) is the seam tests inject faults through."""
+    args = parse_args(argv)
+    from monitor.errors import MonitorError
+    from runner.hooks import NONE
 
     signal.signal(signal.SIGTERM, _on_sigterm)
-    run_dir = None
     try:
-        # Flags and data are checked before TensorFlow loads: errors come at once, alone.
-        if args.resume:
-            typed = vars(build_parser(suppress_defaults=True).parse_args(argv))
-            given = {k: _single(v) for k, v in typed.items() if k != "resume"}
-            if isinstance(given.get("model"), list) or isinstance(given.get("dataset"), list):
-                raise MonitorError("--resume continues one run: give no --model / --dataset lists")
-            configs = [resume_config(args.resume, given)]
-            run_dir = args.resume
-        elif args.model is None:
-            raise MonitorError("--model is required (or --resume RUN_DIR to continue a run)")
-        else:
-            skip = ("resume", "model", "dataset", "run_name")
-            flags = {k: v for k, v in vars(args).items() if k not in skip}
-            pairs = [(m, d) for d in dict.fromkeys(args.dataset) for m in dict.fromkeys(args.model)]
-            if len(pairs) > 1:
-                from monitor.runs import comparison_dir_path
-
-                multi_data = len(set(args.dataset)) > 1
-                flags.update(logdir=comparison_dir_path(args.logdir, args.run_name))
-                configs = [RunConfig(model=m, dataset=d, **flags, run_name=f"{m}-{d}" if multi_data else m)
-                           for m, d in pairs]
-            else:
-                configs = [RunConfig(model=pairs[0][0], dataset=pairs[0][1], run_name=args.run_name, **flags)]
-            configs = [c.resolved() for c in configs]
-            check_writable_logdir(args.logdir)
-        all_splits = {}
-        for c in configs:  # every data set checked before the first run starts
-            key = (c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
-            if key not in all_splits:
-                all_splits[key] = load_splits(*key)
-        from monitor.training import NonFiniteLoss, run
-
-        failed = False
-        run_dirs = []
-        for c in configs:
-            try:
-                if len(configs) > 1:
-                    print(f"== {c.model} on {c.dataset} ({len(run_dirs) + 1}/{len(configs)}) ==", flush=True)
-                record = run(c, all_splits[(c.dataset, c.data_dir, c.val_split, c.seed, c.limit)],
-                             resume_dir=run_dir)
-                run_dirs.append(record["run_dir"])
-            except NonFiniteLoss as err:
-                print(f"train.py: error: {err}", file=sys.stderr)
-                failed = True
+        configs = run_configs(args, argv)  # flags checked before TensorFlow loads: errors come at once
+        run_dirs, failed = train_all(configs, args.resume, hooks or NONE)
         if len(configs) > 1 and run_dirs:
-            from monitor.compare import write_comparison
-
-            paths = write_comparison(run_dirs, configs[0].logdir)
-            print(open(paths["table"], encoding="utf-8").read(), end="")
-            print(f"Comparison: {paths['png']}, {paths['table']}; TensorBoard: "
-                  f"tensorboard --logdir {configs[0].logdir}")
-        if failed:
-            return 3
+            compare(run_dirs, configs[0].logdir)
+        return 3 if failed else 0
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, Terminated)
-        what = "terminated (SIGTERM)" if terminated else "interrupted"
-        record = getattr(interrupt, "record", None)  # set by monitor.training.run
-        if record:
-            print(f"train.py: {what} after epoch {record['epochs_run']}; summaries flushed, the backup of "
-                  f"that epoch kept. Resume with: {record['resume_command']}", file=sys.stderr)
-        else:
-            print(f"train.py: {what} before the first epoch ended; nothing kept", file=sys.stderr)
-        return 143 if terminated else 130
-    return 0
+        return interrupted(interrupt)
 
 
 if __name__ == "__main__":

@@ -57,11 +57,11 @@ def worker(args) -> dict:
     from bench.timing import validation_timer
     from callbacks import close_suite, monitoring_callbacks
     from callbacks.chief_tensorboard import ChiefTensorBoard
-    from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
-    from monitor.config import RunConfig
     from monitor.data import load_splits
     from monitor.distribution import enable_keras_multiworker, strategy_is_chief
-    from monitor.training import make_dataset, prepare_arrays, seeded_model
+    from monitor.runfiles import matrices
+    from monitor.settings import RunConfig
+    from runner.inputs import make_dataset, prepare_arrays, seeded_model
 
     c = RunConfig(model="dropout", limit=args.limit, epochs=args.epochs).resolved()
     splits = load_splits("cifar10", args.data_dir, c.val_split, c.seed, c.limit)
@@ -89,9 +89,9 @@ def worker(args) -> dict:
     chief = strategy_is_chief(strategy)
     out = {"chief": chief, "replicas": strategy.num_replicas_in_sync, "fit_s": fit_seconds,
            "val_s": val_seconds, "validation_size": len(x_val)}
-    matrices = logdir / MATRICES_FILE
-    if args.suite and chief and matrices.exists():
-        last = matrix_from_record(json.loads(matrices.read_text().splitlines()[-1]))
+    last_matrix = matrices.last(str(logdir))
+    if args.suite and chief and last_matrix is not None:
+        last = last_matrix[2]
         # predict on one process with the trained weights (outside the strategy: no collectives)
         local = keras.models.clone_model(model)
         local.set_weights(model.get_weights())

@@ -196,9 +196,9 @@ def run_worker(way: str, args: argparse.Namespace) -> dict:
     import keras
 
     from callbacks.suite import close_suite, monitoring_callbacks, seconds_on_training_thread
-    from monitor.config import RunConfig
     from monitor.data import load_splits
-    from monitor.training import make_dataset, prepare_arrays, seeded_model
+    from monitor.settings import RunConfig
+    from runner.inputs import make_dataset, prepare_arrays, seeded_model
 
     config = RunConfig(model=MODEL, dataset=DATASET, val_split=VAL_SPLIT, seed=SEED).resolved()
     splits = load_splits(DATASET, args.data_dir, VAL_SPLIT, SEED, args.train_size)

@@ -9,9 +9,11 @@ import keras
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.capture import EvaluationState
 from monitor.distribution import model_is_chief
+from monitor.runfiles import SUITE_DIR
+from monitor.settings import SuiteOptions, check_option
 from monitor.writers import SummaryWriters
 
-SUBDIR = "monitor"  # the suite's own run subdirectory (Keras owns train/ and validation/)
+DEFAULTS = SuiteOptions()
 
 
 class ValidationSummaryCallback(keras.callbacks.Callback):
@@ -25,16 +27,11 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, source: ValidationCaptureCallback, writers: SummaryWriters,
-                 every_n_epochs: int = 1, epochs_per_tag: int = 10):
+                 every_n_epochs: int = DEFAULTS.every_n_epochs,
+                 epochs_per_tag: int = DEFAULTS.epochs_per_tag):
         super().__init__()
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(
-                f"Invalid value for argument `every_n_epochs`. Received: every_n_epochs={every_n_epochs}"
-            )
-        if not isinstance(epochs_per_tag, int) or epochs_per_tag < 0:
-            raise ValueError(
-                f"Invalid value for argument `epochs_per_tag`. Received: epochs_per_tag={epochs_per_tag}"
-            )
+        check_option("every_n_epochs", every_n_epochs)
+        check_option("epochs_per_tag", epochs_per_tag)
         self.source = source
         self.writers = writers
         self.every_n_epochs = every_n_epochs
@@ -65,7 +62,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
 
     def submit(self, work, what: str | None = None) -> None:
         """Queue `work` for the background thread, writing into the suite's directory."""
-        self.writers.submit(SUBDIR, work, what=what or f"{type(self).__name__} rendering/writing")
+        self.writers.submit(SUITE_DIR, work, what=what or f"{type(self).__name__} rendering/writing")
 
     def epoch_title(self, epoch: int) -> str:
         total = (self.params or {}).get("epochs")

@@ -7,11 +7,12 @@ import io
 import numpy as np
 from PIL import Image
 
-from callbacks.base import ValidationSummaryCallback
+from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
 from monitor.render import PredictionGridRenderer, display_images
+from monitor.tags import block_tag
 
 THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
 
@@ -55,8 +56,8 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
     ```
     """
 
-    def __init__(self, source, writers, class_names, grid_size: int = 12, columns: int = 6,
-                 display_transform=None, **kwargs):
+    def __init__(self, source, writers, class_names, grid_size: int = DEFAULTS.mistakes_grid,
+                 columns: int = DEFAULTS.grid_columns, display_transform=None, **kwargs):
         super().__init__(source, writers, **kwargs)
         for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1)):
             if not isinstance(value, int) or value < low:
@@ -75,14 +76,15 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
 
         def work() -> None:
             dashboard_summary.confident_mistakes(
-                records, thumbnails(images, len(records), self.display_transform), step=epoch)
+                records, thumbnails(images, len(records), self.display_transform), step=epoch,
+                epochs_per_tag=self.epochs_per_tag)
             n = min(self.grid_size, len(records))
             if n and images is not None:
                 shown = records[:n]
                 png = self.renderer.render(images[:n], [r["true"] for r in shown],
                                            [r["predicted"] for r in shown], [r["confidence"] for r in shown],
                                            title)
-                tag = summaries.block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
+                tag = block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
                 summaries.png_image(tag, png, epoch)
 
         self.submit(work)

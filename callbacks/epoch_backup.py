@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 
 import keras
 
-from monitor.resume import BACKUP_DIR, STATE_FILE, WEIGHTS_FILE
+from monitor.runfiles import backups
 from monitor.writers import SummaryWriters
-
-
-def merge_history(past: dict[str, list[float]] | None,
-                  history: keras.callbacks.History) -> dict[str, list[float]]:
-    """A resumed run's history: the epochs before the resume (`past`), then this fit's."""
-    past = past or {}
-    keys = set(past) | set(history.history)
-    return {k: [float(v) for v in past.get(k, [])] + [float(v) for v in history.history.get(k, [])]
-            for k in sorted(keys)}
 
 
 class EpochBackupCallback(keras.callbacks.Callback):
@@ -30,7 +19,8 @@ class EpochBackupCallback(keras.callbacks.Callback):
     TensorBoard callback's included: pass them as `flush`) is flushed. A run
     killed at any moment thus has a last committed epoch whose summaries are all
     on disk, and nothing committed beyond what was written. `skip()` returning True
-    (a non-finite loss) saves nothing for that epoch.
+    (a non-finite loss) saves nothing for that epoch. `on_commit(done, history)` runs
+    on the writer thread after each commit; `before_commit(done)` just before it.
 
     ```python
     backup = EpochBackupCallback("logs/run1", writers, history=history)
@@ -42,7 +32,7 @@ class EpochBackupCallback(keras.callbacks.Callback):
                  past_history: dict[str, list[float]] | None = None, flush=(), skip=lambda: False,
                  keep: int = 2, on_commit=None, before_commit=None):
         super().__init__()
-        self.root = os.path.join(run_dir, BACKUP_DIR)
+        self.run_dir = run_dir
         self.writers = writers
         self.history = history
         self.past_history = {k: list(v) for k, v in (past_history or {}).items()}
@@ -50,38 +40,36 @@ class EpochBackupCallback(keras.callbacks.Callback):
         self.skip = skip
         self.keep = keep
         self.on_commit = on_commit
-        self.before_commit = before_commit  # tests: fault injection at the hardest moment
+        self.before_commit = before_commit
 
     def merged_history(self) -> dict[str, list[float]]:
         """Earlier epochs (before a resume) followed by this fit's."""
-        return merge_history(self.past_history, self.history)
+        return backups.merge_history(self.past_history, self.history.history)
+
+    def history_after(self, done: int, logs) -> dict[str, list[float]]:
+        """The history of epochs 1..`done`; Keras' History fills in after this hook, so the
+        last epoch's values come from `logs`."""
+        history = {k: v[:done] for k, v in self.merged_history().items()}
+        for k, v in (logs or {}).items():
+            if len(history.get(k, [])) < done:
+                history.setdefault(k, []).append(float(v))
+        return history
 
     def on_epoch_end(self, epoch, logs=None):
         if self.skip():
             return
         done = epoch + 1
-        partial = os.path.join(self.root, f".partial-{done:04d}")
-        shutil.rmtree(partial, ignore_errors=True)
-        os.makedirs(partial)
-        self.model.save_weights(os.path.join(partial, WEIGHTS_FILE))
-        history = self.merged_history()
-        history = {k: v[:done] for k, v in history.items()}  # History fills in after this hook
-        if logs:
-            for k, v in logs.items():
-                if len(history.get(k, [])) < done:
-                    history.setdefault(k, []).append(float(v))
-        with open(os.path.join(partial, STATE_FILE), "w", encoding="utf-8") as f:
-            json.dump({"epochs_done": done, "history": history}, f, allow_nan=True)
+        partial = backups.start(self.run_dir, done)
+        self.model.save_weights(os.path.join(partial, backups.WEIGHTS_FILE))
+        history = self.history_after(done, logs)
+        backups.write_state(partial, done, history)
         for callback in self.flush:
             callback.flush_writers()
 
         def commit() -> None:
             if self.before_commit is not None:
                 self.before_commit(done)
-            os.replace(partial, os.path.join(self.root, f"epoch-{done:04d}"))
-            for name in sorted(os.listdir(self.root))[:-self.keep]:
-                if name.startswith("epoch-"):
-                    shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+            backups.commit(self.run_dir, done, self.keep)
             if self.on_commit is not None:
                 self.on_commit(done, history)
 

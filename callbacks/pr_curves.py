@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from callbacks.base import ValidationSummaryCallback
-from callbacks.per_class_metrics import PER_CLASS_SCALARS_MAX_CLASSES, tag_name
 from monitor import summaries
 from monitor.capture import EvaluationState
+from monitor.limits import PER_CLASS_SCALARS_MAX_CLASSES
 from monitor.metrics import per_class, pr_curve_counts
+from monitor.tags import block_tag, class_tag
 
 WORST_CLASSES = 10  # curves per epoch above PER_CLASS_SCALARS_MAX_CLASSES classes
 MAX_CURVE_CLASSES = 30  # distinct classes that ever get a curve in one run, above that count
@@ -56,14 +57,14 @@ class PRCurvesCallback(ValidationSummaryCallback):
             counts = pr_curve_counts(pos[chosen], neg[chosen])
             for i, c in enumerate(chosen):
                 summaries.pr_curve(
-                    summaries.block_tag(f"pr_curves/{tag_name(self.class_names[c])}", epoch,
+                    block_tag(f"pr_curves/{class_tag(self.class_names[c])}", epoch,
                                         self.epochs_per_tag),
                     {k: v[i] for k, v in counts.items() if k != "thresholds"}, epoch,
                 )
             if micro:
                 total = pr_curve_counts(pos.sum(0, keepdims=True), neg.sum(0, keepdims=True))
                 summaries.pr_curve(
-                    summaries.block_tag("pr_curves/micro_average", epoch, self.epochs_per_tag),
+                    block_tag("pr_curves/micro_average", epoch, self.epochs_per_tag),
                     {k: v[0] for k, v in total.items() if k != "thresholds"}, epoch,
                 )
 

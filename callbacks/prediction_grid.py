@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from callbacks.base import ValidationSummaryCallback
+from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer
+from monitor.tags import block_tag
 
 
 def pick_samples(state: EvaluationState, n: int) -> np.ndarray:
@@ -35,8 +36,9 @@ class PredictionGridCallback(ValidationSummaryCallback):
     ```
     """
 
-    def __init__(self, source, writers, class_names, grid_size: int = 18, columns: int = 6,
-                 probability_images: int = 4, display_transform=None, **kwargs):
+    def __init__(self, source, writers, class_names, grid_size: int = DEFAULTS.grid_size,
+                 columns: int = DEFAULTS.grid_columns, probability_images: int = DEFAULTS.probability_images,
+                 display_transform=None, **kwargs):
         super().__init__(source, writers, **kwargs)
         for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1),
                                 ("probability_images", probability_images, 0)):
@@ -72,12 +74,12 @@ class PredictionGridCallback(ValidationSummaryCallback):
                 n = self.grid_size
                 png = self.grid_renderer.render(images[:n], truth[:n], probs[:n].argmax(1),
                                                 probs[:n].max(1), title)
-                summaries.png_image(summaries.block_tag("predictions/grid", epoch, ept), png, epoch)
+                summaries.png_image(block_tag("predictions/grid", epoch, ept), png, epoch)
             if self.probability_images:
                 n = self.probability_images
                 png = self.bars_renderer.render(images[:n], truth[:n], probs[:n],
                                                 f"Class probabilities, {self.epoch_title(epoch)}")
-                summaries.png_image(summaries.block_tag("predictions/probabilities", epoch, ept),
+                summaries.png_image(block_tag("predictions/probabilities", epoch, ept),
                                     png, epoch)
 
         self.submit(work)

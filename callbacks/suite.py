@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 
 from callbacks.base import ValidationSummaryCallback
@@ -12,6 +14,7 @@ from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
 from callbacks.validation_capture import ValidationCaptureCallback
+from monitor.settings import SuiteOptions
 from monitor.writers import SummaryWriters
 
 
@@ -36,30 +39,25 @@ def monitoring_callbacks(
     class_names,
     logdir: str,
     *,
+    options: SuiteOptions | None = None,
     tensorboard: bool = True,
     histogram_freq: int = 1,
-    confusion_matrix: bool = True,
-    per_class: bool = True,
-    prediction_grid: bool = True,
-    pr_curves: bool = True,
-    every_n_epochs: int = 1,
-    grid_size: int = 18,
-    grid_columns: int = 6,
-    probability_images: int = 4,
-    confused_pairs: int = 5,
-    mistakes: int = 64,
-    mistakes_grid: int = 12,
-    epochs_per_tag: int = 10,
     from_logits: bool | None = None,
     display_transform=None,
     writers: SummaryWriters | None = None,
+    **option_values,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
 
     ```python
     suite = monitoring_callbacks(class_names, "logs/my-run")
     model.fit(x, y, validation_split=0.3, epochs=10, callbacks=suite)
+    suite = monitoring_callbacks(class_names, "logs/run2", grid_size=9, mistakes=0)
     ```
+    What it writes is a `SuiteOptions` (`options`, with any of its fields given as
+    keywords on top: `confusion_matrix`, `per_class`, `prediction_grid`, `pr_curves`,
+    `every_n_epochs`, `grid_size`, `grid_columns`, `probability_images`,
+    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`).
     A plain list (Keras flattens callbacks; a list subclass would not be). Every
     image is in the event files when `fit` returns; after a KeyboardInterrupt call
     `close_suite(suite)` (interpreter exit drains the queue too).
@@ -78,29 +76,34 @@ def monitoring_callbacks(
         raise ValueError(
             f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}"
         )
+    o = replace(options or SuiteOptions(), **option_values).validate()
     writers = writers or SummaryWriters(logdir)
-    capture = ValidationCaptureCallback(len(class_names), sample_slots=max(grid_size, probability_images),
-                                        from_logits=from_logits, mistakes=mistakes)
-    common = dict(every_n_epochs=every_n_epochs, epochs_per_tag=epochs_per_tag)
+    capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
+                                        from_logits=from_logits, mistakes=o.mistakes)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
     callbacks.append(capture)
-    if confusion_matrix:
-        callbacks.append(ConfusionMatrixCallback(capture, writers, class_names,
-                                                 top_pairs=confused_pairs, **common))
-    if per_class:
-        callbacks.append(PerClassMetricsCallback(capture, writers, class_names, **common))
-    if prediction_grid and (grid_size or probability_images):
-        callbacks.append(PredictionGridCallback(capture, writers, class_names, grid_size=grid_size,
-                                                columns=grid_columns,
-                                                probability_images=probability_images,
-                                                display_transform=display_transform, **common))
-    if mistakes:
-        callbacks.append(ConfidentMistakesCallback(capture, writers, class_names, grid_size=mistakes_grid,
-                                                   columns=grid_columns, display_transform=display_transform,
-                                                   **common))
-    if pr_curves:
-        callbacks.append(PRCurvesCallback(capture, writers, class_names,
-                                          every_n_epochs=every_n_epochs))
-    return callbacks
+    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform)
+
+
+def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform) -> list:
+    """The per-epoch writers `o` asks for, in the order they write."""
+    common = dict(every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)
+    out = []
+    if o.confusion_matrix:
+        out.append(ConfusionMatrixCallback(capture, writers, class_names, top_pairs=o.confused_pairs,
+                                           **common))
+    if o.per_class:
+        out.append(PerClassMetricsCallback(capture, writers, class_names, **common))
+    if o.prediction_grid and (o.grid_size or o.probability_images):
+        out.append(PredictionGridCallback(capture, writers, class_names, grid_size=o.grid_size,
+                                          columns=o.grid_columns, probability_images=o.probability_images,
+                                          display_transform=display_transform, **common))
+    if o.mistakes:
+        out.append(ConfidentMistakesCallback(capture, writers, class_names, grid_size=o.mistakes_grid,
+                                             columns=o.grid_columns, display_transform=display_transform,
+                                             **common))
+    if o.pr_curves:
+        out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
+    return out

@@ -8,6 +8,9 @@ import warnings
 import keras
 
 from monitor.capture import EvaluationCapture, EvaluationState
+from monitor.settings import SuiteOptions
+
+DEFAULTS = SuiteOptions()
 
 
 class ValidationCaptureCallback(keras.callbacks.Callback):
@@ -25,8 +28,8 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, num_classes: int, sample_slots: int = 18, num_thresholds: int = 101,
-                 from_logits: bool | None = None, mistakes: int = 64):
+    def __init__(self, num_classes: int, sample_slots: int = DEFAULTS.grid_size, num_thresholds: int = 101,
+                 from_logits: bool | None = None, mistakes: int = DEFAULTS.mistakes):
         super().__init__()
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,

@@ -32,6 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from monitor.settings import SuiteOptions
+
+DEFAULTS = SuiteOptions()
+
 
 @dataclass(frozen=True)
 class EvaluationState:
@@ -93,9 +97,9 @@ class EvaluationCapture:
         self,
         num_classes: int,
         num_thresholds: int = 101,
-        sample_slots: int = 18,
+        sample_slots: int = DEFAULTS.grid_size,
         from_logits: bool | None = None,
-        mistakes: int = 64,
+        mistakes: int = DEFAULTS.mistakes,
     ):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Invalid value for argument `num_classes`. Received: {num_classes}")

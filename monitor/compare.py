@@ -17,11 +17,13 @@ import os
 import sys
 
 from monitor.errors import MonitorError
-from monitor.runs import read_record, test_macro_f1
+from monitor.runfiles import record
 
 PNG_FILE = "comparison.png"
 TABLE_FILE = "comparison.md"
 SUMMARY_DIR = "comparison"
+FINAL_COLUMNS = {"val accuracy": "val_accuracy", "val loss": "val_loss", "test accuracy": "test_accuracy",
+                 "test loss": "test_loss", "test macro F1": "test_macro_f1"}
 COLUMNS = ("run", "model", "dataset", "epochs", "val accuracy", "val loss", "test accuracy", "test loss",
            "test macro F1", "status")
 
@@ -30,32 +32,12 @@ def load_runs(run_dirs: list[str]) -> dict[str, dict]:
     """run label (directory name) -> metrics.json record; MonitorError for a directory that is not a run."""
     records: dict[str, dict] = {}
     for run_dir in run_dirs:
-        record = read_record(run_dir)
-        if record is None or not isinstance(record.get("flags"), dict):
-            raise MonitorError(f"{run_dir}: not a run directory (no readable metrics.json); give directories "
-                               "train.py created")
+        run = record.require(run_dir)
         label = os.path.basename(os.path.normpath(run_dir))
         while label in records:
             label += "'"
-        records[label] = record
+        records[label] = run
     return records
-
-
-def _final(record: dict) -> dict:
-    final = record.get("final") or {}
-    history = record.get("history") or {}
-
-    def last(key):
-        values = history.get(key) or []
-        return values[-1] if values else None
-
-    return {
-        "val accuracy": (final.get("validation") or {}).get("accuracy", last("val_accuracy")),
-        "val loss": (final.get("validation") or {}).get("loss", last("val_loss")),
-        "test accuracy": (final.get("test") or {}).get("accuracy"),
-        "test loss": (final.get("test") or {}).get("loss"),
-        "test macro F1": test_macro_f1(record),
-    }
 
 
 def comparison_table(records: dict[str, dict]) -> str:
@@ -67,11 +49,11 @@ def comparison_table(records: dict[str, dict]) -> str:
 
     align = "|" + "|".join("---" if c in ("run", "model", "dataset", "status") else "---:" for c in COLUMNS)
     lines = ["| " + " | ".join(COLUMNS) + " |", align + "|"]
-    for label, record in records.items():
-        flags = record["flags"]
-        row = {"run": label, "model": flags.get("model"), "dataset": flags.get("dataset"),
-               "epochs": record.get("epochs_run", len((record.get("history") or {}).get("loss", []))),
-               "status": record.get("status"), **_final(record)}
+    for label, run in records.items():
+        final = record.final_metrics(run)
+        row = {"run": label, "model": run["flags"].get("model"), "dataset": run["flags"].get("dataset"),
+               "epochs": final["epochs_run"], "status": run.get("status"),
+               **{column: final[key] for column, key in FINAL_COLUMNS.items()}}
         lines.append("| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
@@ -79,10 +61,9 @@ def comparison_table(records: dict[str, dict]) -> str:
 def write_comparison(run_dirs: list[str], out_dir: str) -> dict[str, str]:
     """Write the PNG, the markdown table and the TensorBoard summaries; returns their paths."""
     records = load_runs(run_dirs)  # before TensorFlow loads: a bad directory is reported at once
-    import tensorflow as tf
-
     from monitor import summaries
     from monitor.render import training_curves
+    from monitor.writers import SummaryWriters
 
     histories = {label: record.get("history") or {} for label, record in records.items()}
     title = "Training (solid) vs validation (dashed): " + " vs ".join(records)
@@ -95,11 +76,11 @@ def write_comparison(run_dirs: list[str], out_dir: str) -> dict[str, str]:
         f.write(png)
     with open(paths["table"], "w", encoding="utf-8") as f:
         f.write(table)
-    writer = tf.summary.create_file_writer(paths["summaries"])
-    with writer.as_default():
+    def write() -> None:
         summaries.png_image("comparison/curves", png, 0, description=title)
         summaries.text("comparison/table", table, 0)
-    writer.close()
+
+    SummaryWriters(out_dir, background=False).write_now(SUMMARY_DIR, write, "writing the comparison")
     return paths
 
 

@@ -15,7 +15,6 @@ python -m monitor.hparams logs/run1 logs/run2   # runs finished before this vers
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import zipfile
@@ -26,7 +25,8 @@ from tensorboard.plugins.hparams import api as hp
 from monitor.data import DATASETS
 from monitor.distribution import STRATEGIES
 from monitor.recipes import MODELS, recipe
-from monitor.runs import MODEL_FILE, read_record, test_macro_f1
+from monitor.runfiles import model_file, record
+from monitor.writers import SummaryWriters
 
 METRICS = {  # tag -> display name
     "final/val_accuracy": "validation accuracy",
@@ -70,12 +70,6 @@ def dropout_rates(model_config: dict | list) -> str:
     return ", ".join(f"{r:g}" for r in rates) or "none"
 
 
-def saved_model_config(model_path: str) -> dict:
-    """The architecture JSON inside a `.keras` file, read as plain JSON (nothing deserialized)."""
-    with zipfile.ZipFile(model_path) as archive:
-        return json.loads(archive.read("config.json"))
-
-
 def hparam_values(record: dict, model_config: dict | list) -> dict:
     """The run's hyperparameters from its metrics.json record (flags) and model config."""
     flags = record["flags"]
@@ -92,47 +86,37 @@ def hparam_values(record: dict, model_config: dict | list) -> dict:
     }
 
 
-def final_metrics(record: dict) -> dict[str, float]:
+def final_metrics(run: dict) -> dict[str, float]:
     """`final/*` values of a completed run's record."""
-    final = record["final"]
-    values = {
-        "final/val_accuracy": final["validation"]["accuracy"],
-        "final/val_loss": final["validation"]["loss"],
-        "final/test_accuracy": final["test"]["accuracy"],
-        "final/test_loss": final["test"]["loss"],
-        "final/test_macro_f1": test_macro_f1(record),
-        "final/epochs_run": record["epochs_run"],
-    }
-    return {tag: float(v) for tag, v in values.items() if v is not None}
+    values = record.final_metrics(run)
+    return {f"final/{key}": float(values[key]) for key in (tag.split("/", 1)[1] for tag in METRICS)
+            if values[key] is not None}
 
 
-def write_hparams(record: dict, model_config: dict | list, trial_id: str) -> None:
+def write_hparams(run: dict, model_config: dict | list, trial_id: str) -> None:
     """Experiment config, session and final metrics into the current default writer."""
     hp.hparams_config(hparams=HPARAMS,
                       metrics=[hp.Metric(tag, display_name=name) for tag, name in METRICS.items()])
-    hp.hparams(hparam_values(record, model_config), trial_id=trial_id)
-    step = max(int(record["epochs_run"]) - 1, 0)
-    for tag, value in final_metrics(record).items():
+    hp.hparams(hparam_values(run, model_config), trial_id=trial_id)
+    step = max(int(run["epochs_run"]) - 1, 0)
+    for tag, value in final_metrics(run).items():
         tf.summary.scalar(tag, value, step=step)
 
 
-def write_hparams_file(run_dir: str, record: dict, model_config: dict | list) -> None:
+def write_hparams_file(run_dir: str, run: dict, model_config: dict | list) -> None:
     """`write_hparams` into an event file of its own in `run_dir` (the session's directory)."""
-    writer = tf.summary.create_file_writer(run_dir)
-    try:
-        with writer.as_default():
-            write_hparams(record, model_config, os.path.basename(os.path.normpath(run_dir)))
-    finally:
-        writer.close()
+    trial = os.path.basename(os.path.normpath(run_dir))
+    SummaryWriters(run_dir, background=False).write_now(
+        "", lambda: write_hparams(run, model_config, trial), "writing the HParams summaries")
 
 
 def write_run_hparams(run_dir: str) -> None:
     """Write the HParams summaries of a completed run from its own files."""
-    record = read_record(run_dir)
-    if record is None or record.get("status") != "completed":
+    run = record.read(run_dir)
+    if run is None or run.get("status") != "completed":
         raise ValueError(f"{run_dir}: not a completed run (metrics.json says "
-                         f"{(record or {}).get('status', 'nothing')})")
-    write_hparams_file(run_dir, record, saved_model_config(os.path.join(run_dir, MODEL_FILE)))
+                         f"{(run or {}).get('status', 'nothing')})")
+    write_hparams_file(run_dir, run, model_file.saved_config(model_file.path(run_dir)))
 
 
 def main(argv: list[str] | None = None) -> int:

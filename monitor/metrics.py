@@ -8,12 +8,8 @@ emitting numpy warnings.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # pandas is imported lazily by the table helpers only
-    import pandas as pd
 
 # TensorBoard's pr_curve plugin divides by max(_MINIMUM_COUNT, denominator).
 PR_MINIMUM_COUNT = 1e-7
@@ -102,16 +98,30 @@ def confused_pairs_markdown(pairs: Sequence[tuple[str, str, int]]) -> str:
     return "\n".join(f"- {t} → {p}: {int(n)}" for t, p, n in pairs)
 
 
-def per_class_table(cm: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:
-    """Per-class metrics as a DataFrame indexed by class name."""
-    import pandas as pd
+def accuracy(cm: np.ndarray) -> float:
+    """Share of the matrix on its diagonal (0.0 for an empty matrix)."""
+    cm = _as_cm(cm)
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else 0.0
 
-    stats = per_class(cm)
-    table = pd.DataFrame(
-        {key: stats[key] for key in ("precision", "recall", "f1", "support")},
-        index=pd.Index([str(n) for n in class_names], name="class"),
-    )
-    return table
+
+def worst_first_markdown(cm: np.ndarray, class_names: Sequence[str], rows: int, every_class_in: str) -> str:
+    """The per-class table sorted by F1, worst first: the `rows` worst and the `rows` best
+    classes, then the macro/weighted averages (for class counts too large for one table)."""
+    stats, avg = per_class(cm), averages(cm)
+    order = np.lexsort((np.arange(len(class_names)), stats["f1"]))
+    shown = [("worst", order[:rows]), ("best", order[-rows:][::-1])]
+    lines = [f"{len(class_names)} classes, sorted by F1; every class is in `{every_class_in}`.", "",
+             "| | class | precision | recall | f1 | support |", "|---|---|---:|---:|---:|---:|"]
+    for label, indices in shown:
+        for rank, k in enumerate(indices, 1):
+            lines.append(f"| {label} {rank} | {class_names[k]} | {stats['precision'][k]:.3f} | "
+                         f"{stats['recall'][k]:.3f} | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |")
+    total = int(stats["support"].sum())
+    for label, suffix in (("macro avg", "macro"), ("weighted avg", "weighted")):
+        lines.append(f"| | **{label}** | {avg[f'precision_{suffix}']:.3f} | {avg[f'recall_{suffix}']:.3f}"
+                     f" | {avg[f'f1_{suffix}']:.3f} | {total} |")
+    return "\n".join(lines)
 
 
 def per_class_markdown(cm: np.ndarray, class_names: Sequence[str]) -> str:
@@ -135,48 +145,6 @@ def per_class_markdown(cm: np.ndarray, class_names: Sequence[str]) -> str:
             f" | {total} |"
         )
     return "\n".join(lines)
-
-
-def pr_bucket_indices(scores: np.ndarray, num_thresholds: int) -> np.ndarray:
-    """Bucket of each score: ``floor(clip(s, 0, 1) * (T - 1))`` clipped to [0, T-1].
-
-    The product is computed in the scores' own float dtype (float32 scores ->
-    float32 math), exactly like ``tf.floor(p * (T - 1))`` in TensorBoard's
-    ``pr_curve`` op, so a TensorFlow implementation can match bit for bit.
-    """
-    scores = np.asarray(scores)
-    if not np.issubdtype(scores.dtype, np.floating):
-        scores = scores.astype(np.float64)
-    scale = np.asarray(num_thresholds - 1, dtype=scores.dtype)
-    clipped = np.clip(np.nan_to_num(scores, nan=0.0), 0, 1)  # NaN -> bucket 0
-    buckets = np.floor(clipped * scale).astype(np.int64)
-    return np.clip(buckets, 0, num_thresholds - 1)
-
-
-def pr_bucket_histograms(
-    labels: np.ndarray, probs: np.ndarray, num_thresholds: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest score histograms: the reference spec for streaming versions.
-
-    ``labels`` int (N,), ``probs`` (N, C). Returns int64 ``(pos_hist, neg_hist)``
-    of shape (C, T): ``pos_hist[c, t]`` counts samples with label ``c`` whose
-    ``probs[:, c]`` falls in bucket ``t`` (see :func:`pr_bucket_indices`);
-    ``neg_hist[c, t]`` the same for samples with another label.
-    """
-    if num_thresholds < 2:
-        raise ValueError("num_thresholds must be >= 2")
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
-    probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[0] != labels.shape[0]:
-        raise ValueError(f"probs must be (N, C) with N={labels.shape[0]}")
-    n, c = probs.shape
-    buckets = pr_bucket_indices(probs, num_thresholds)  # (N, C)
-    is_pos = labels[:, None] == np.arange(c)[None, :]  # (N, C)
-    flat = np.arange(c)[None, :] * num_thresholds + buckets  # (N, C)
-    size = c * num_thresholds
-    pos = np.bincount(flat[is_pos], minlength=size).reshape(c, num_thresholds)
-    neg = np.bincount(flat[~is_pos], minlength=size).reshape(c, num_thresholds)
-    return pos.astype(np.int64), neg.astype(np.int64)
 
 
 def pr_curve_counts(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.ndarray]:

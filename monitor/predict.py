@@ -10,7 +10,6 @@ safe_mode by Keras) or anything else that could run code.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 import zipfile
@@ -19,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.errors import MonitorError
-from monitor.runs import MATRICES_FILE, METRICS_FILE, MODEL_FILE, read_record
+from monitor.recipes import model_input
+from monitor.runfiles import matrices, model_file, record
 
 RESAMPLE = "bilinear"
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")  # Pillow's modes of 16-bit grey PNGs
@@ -52,15 +52,9 @@ class Prediction:
 def _run_class_names(run_dir: str, record: dict) -> list[str] | None:
     """The class names training used: the validation matrices' own, else metrics.json's
     `test_per_class` (in class order), else the data set's."""
-    path = os.path.join(run_dir, MATRICES_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
-        names = json.loads(first).get("class_names") if first.strip() else None
-        if isinstance(names, list) and names:
-            return [str(n) for n in names]
-    except (OSError, ValueError, AttributeError):
-        pass
+    names = matrices.class_names(run_dir)
+    if names:
+        return names
     per_class = record.get("test_per_class")
     if isinstance(per_class, dict) and per_class:
         return list(per_class)
@@ -72,19 +66,13 @@ def _run_class_names(run_dir: str, record: dict) -> list[str] | None:
 def _not_a_run(run_dir: str) -> MonitorError:
     if not os.path.exists(run_dir):
         return MonitorError(f"--run {run_dir}: no such directory")
-    hint = ""
-    if os.path.isdir(run_dir):  # a comparison's parent folder holds runs
-        inside = sorted(d for d in os.listdir(run_dir)
-                        if os.path.isfile(os.path.join(run_dir, d, METRICS_FILE)))
-        if inside:
-            hint = f"; it holds runs: {', '.join(inside)} (give one of them)"
-    return MonitorError(f"--run {run_dir}: not a run directory (no readable {METRICS_FILE}){hint}")
+    inside = record.runs_inside(run_dir)  # a comparison's parent folder holds runs
+    hint = f"; it holds runs: {', '.join(inside)} (give one of them)" if inside else ""
+    return MonitorError(f"--run {run_dir}: not a run directory (no readable {record.FILE}){hint}")
 
 
 def _load_keras_file(path: str):
     """The model in `path`, a `.keras` file, loaded with safe_mode=True; MonitorError otherwise."""
-    from monitor.runs import load_model_safely
-
     if not os.path.exists(path):
         raise MonitorError(f"no model file at {path}")
     if not os.path.isfile(path):
@@ -100,7 +88,7 @@ def _load_keras_file(path: str):
     if "config.json" not in names:
         raise MonitorError(f"{path} is not a Keras model file (a zip archive without config.json)")
     try:
-        return load_model_safely(path)
+        return model_file.load(path)
     except MonitorError:
         raise
     except Exception as err:  # a damaged archive can fail anywhere in Keras or h5py
@@ -120,17 +108,17 @@ def load_classifier(run_dir: str | None, model_path: str | None) -> Classifier:
     """The model (loaded with safe_mode=True) with the class names and scaling of its run."""
     from monitor.recipes import MODELS, recipe
 
-    record = None
+    run = None
     if run_dir is not None:
-        record = read_record(run_dir)
-        if record is None or not isinstance(record.get("flags"), dict):
+        run = record.read(run_dir)
+        if not record.is_run(run):
             raise _not_a_run(run_dir)
-        if record["flags"].get("model") not in MODELS:
-            raise MonitorError(f"--run {run_dir}: its {METRICS_FILE} records no known model "
-                               f"(flags.model is {record['flags'].get('model')!r})")
-    path = model_path or os.path.join(run_dir, MODEL_FILE)
+        if run["flags"].get("model") not in MODELS:
+            raise MonitorError(f"--run {run_dir}: its {record.FILE} records no known model "
+                               f"(flags.model is {run['flags'].get('model')!r})")
+    path = model_path or model_file.path(run_dir)
     if model_path is None and not os.path.exists(path):
-        raise MonitorError(f"no model file at {path} (the run has not finished: no {MODEL_FILE} yet)")
+        raise MonitorError(f"no model file at {path} (the run has not finished: no {model_file.FILE} yet)")
     model = _load_keras_file(path)
     try:
         shape = tuple(model.inputs[0].shape[1:])
@@ -140,13 +128,13 @@ def load_classifier(run_dir: str | None, model_path: str | None) -> Classifier:
     if len(shape) != 3 or any(d is None for d in shape) or shape[-1] not in (1, 3):
         raise MonitorError(f"{path}: the model's input {shape} is not an image (H, W, 1 or 3)")
     notes = []
-    if record is not None:
-        flags = record["flags"]
+    if run is not None:
+        flags = run["flags"]
         if model_path is not None:  # another file: it must be this run's model, or its names lie
             from monitor.data import IMAGE_SHAPES
 
             expected = IMAGE_SHAPES.get(flags.get("dataset"))
-            params = record.get("parameters")
+            params = run.get("parameters")
             if expected is not None and shape != tuple(expected):
                 raise MonitorError(f"{model_path} takes {_shape_text(shape)} images, but run {run_dir} "
                                    f"trained on {flags.get('dataset')} ({_shape_text(expected)}): not its "
@@ -156,7 +144,7 @@ def load_classifier(run_dir: str | None, model_path: str | None) -> Classifier:
                                    f"{run_dir}'s {flags['model']} model has {params:,}: not its model")
         r = recipe(flags["model"])
         rescale, logits = r.rescale_in_model, r.from_logits
-        names = _run_class_names(run_dir, record)
+        names = _run_class_names(run_dir, run)
     else:
         rescale = any(type(layer).__name__ == "Rescaling" for layer in model.layers)
         activation = _last_activation(model)
@@ -236,8 +224,7 @@ def prepare_image(path: str, shape: tuple[int, int, int], rescale_in_model: bool
         raise Unreadable(f"cannot convert its {mode} pixels to {target} "
                          f"({type(err).__name__}: {err})") from None
     pixels = np.asarray(converted, dtype=np.float32).reshape(height, width, channels)
-    if not rescale_in_model:
-        pixels = pixels / 255.0
+    pixels = model_input(pixels, rescale_in_model)
     orientation = orientation if orientation in range(2, 9) else None
     return pixels, resized_from, (mode if mode != target else None), orientation
 

@@ -36,6 +36,12 @@ RECIPES: dict[str, Recipe] = {
 MODELS = tuple(RECIPES)
 
 
+def model_input(pixels, rescale_in_model: bool):
+    """Pixels as a model takes them: 0..255 floats scaled to [0, 1] exactly once, or left raw
+    for a model that rescales inside itself (`tutorial`)."""
+    return pixels if rescale_in_model else pixels / 255.0
+
+
 def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise MonitorError(

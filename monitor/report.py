@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import glob
 import html
 import json
 import os
 import sys
 
-import numpy as np
-
 from monitor.errors import MonitorError
-from monitor.runs import MATRICES_FILE, TEST_CONFUSION_FILE, read_record
+from monitor.runfiles import SUITE_DIR, event_files, matrices, record, test_confusion
 
 REPORT_FILE = "report.html"
 PNG_FILES = {"curves": "curves.png", "validation": "confusion_validation.png",
@@ -54,51 +51,14 @@ code { font-size: 12px; }
 """
 
 
-def _last_validation_matrix(run_dir: str) -> tuple[int, list[str], np.ndarray] | None:
-    from callbacks.confusion_matrix import matrix_from_record
-
-    path = os.path.join(run_dir, MATRICES_FILE)
-    if not os.path.isfile(path):
-        return None
-    last = None
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    last = json.loads(line)
-                except ValueError:  # a line cut by a kill
-                    continue
-    if last is None:
-        return None
-    return int(last["epoch"]), list(last["class_names"]), matrix_from_record(last)
-
-
-def _test_matrix(run_dir: str) -> tuple[list[str], np.ndarray] | None:
-    import pandas as pd
-
-    path = os.path.join(run_dir, TEST_CONFUSION_FILE)
-    if not os.path.isfile(path):
-        return None
-    table = pd.read_csv(path, index_col=0)
-    return [str(c) for c in table.columns], table.to_numpy(dtype=np.int64)
-
-
 def _last_grid_png(run_dir: str) -> tuple[int, bytes] | None:
     """The last epoch's `predictions/grid` image, as written into the run's event files."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    folder = os.path.join(run_dir, "monitor")
-    if not glob.glob(os.path.join(folder, "events.out.tfevents.*")):
-        return None
-    acc = EventAccumulator(folder, size_guidance={"tensors": 0, "images": 1, "scalars": 1,
-                                                  "histograms": 1, "compressedHistograms": 1})
-    acc.Reload()
     best = None
-    for tag in acc.Tags().get("tensors", []):
-        if tag.startswith("predictions/grid"):
-            for event in acc.Tensors(tag):  # image summaries: [width, height, png]
-                if best is None or event.step >= best[0]:
-                    best = (event.step, event.tensor_proto.string_val[2])
+    for path in event_files.paths(os.path.join(run_dir, SUITE_DIR)):
+        for event in event_files.events(path):
+            png = event_files.image_png(event, "predictions/grid")
+            if png is not None and (best is None or event.step >= best[0]):
+                best = (event.step, png)
     return best
 
 
@@ -126,51 +86,67 @@ def _fmt(value) -> str:
 
 def build_report(run_dir: str) -> str:
     """Write the PNGs and report.html into `run_dir`; returns the report's path."""
-    record = read_record(run_dir)
-    if record is None or not isinstance(record.get("flags"), dict):
-        raise MonitorError(f"{run_dir}: not a run directory (no readable metrics.json); give a directory "
-                           "train.py created")
-    from monitor.metrics import confused_pairs, per_class
-    from monitor.render import confusion_heatmap, training_curves
-
+    run = record.require(run_dir)
     name = os.path.basename(os.path.normpath(run_dir))
-    flags = record["flags"]
-    status = str(record.get("status"))
-    history = record.get("history") or {}
-    epochs_run = int(record.get("epochs_run") or len(history.get("loss", [])))
-    pngs: dict[str, bytes] = {}
-    if history.get("loss"):
-        pngs["curves"] = training_curves({name: history}, f"{name}: training (solid) vs validation (dashed)")
-    validation = _last_validation_matrix(run_dir)
-    if validation is not None:
-        epoch, names, cm = validation
-        pngs["validation"] = confusion_heatmap(cm, names, f"Validation, epoch {epoch + 1}", normalized=True)
-    test = _test_matrix(run_dir)
-    if test is not None:
-        pngs["test"] = confusion_heatmap(test[1], test[0], "Test", normalized=True)
-    grid = _last_grid_png(run_dir)
-    if grid is not None:
-        pngs["grid"] = grid[1]
+    data = _read_run(run_dir, run)
+    pngs = _pictures(name, run, data)
     for key, png in pngs.items():
         with open(os.path.join(run_dir, PNG_FILES[key]), "wb") as f:
             f.write(png)
+    sections = [*_head_sections(run, pngs), *_table_sections(data)]
+    if "grid" in pngs:
+        sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {data["grid"][0] + 1})</h2>'
+                        + _img(pngs["grid"], "validation images with their predictions") + "</section>")
+    sections.append(_provenance_section(run, run_dir))
+    path = os.path.join(run_dir, REPORT_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(_page(name, run, sections))
+    return path
 
-    final = record.get("final") or {}
-    test_acc = (final.get("test") or {}).get("accuracy")
-    sections = []
+
+def _read_run(run_dir: str, run: dict) -> dict:
+    """What the report shows, from the run's files (each None when the run has none)."""
+    return {"validation": matrices.last(run_dir), "test": test_confusion.read(run_dir),
+            "grid": _last_grid_png(run_dir), "history": run.get("history") or {}}
+
+
+def _pictures(name: str, run: dict, data: dict) -> dict[str, bytes]:
+    from monitor.render import confusion_heatmap, training_curves
+
+    pngs: dict[str, bytes] = {}
+    if data["history"].get("loss"):
+        pngs["curves"] = training_curves({name: data["history"]},
+                                         f"{name}: training (solid) vs validation (dashed)")
+    if data["validation"] is not None:
+        epoch, names, cm = data["validation"]
+        pngs["validation"] = confusion_heatmap(cm, names, f"Validation, epoch {epoch + 1}", normalized=True)
+    if data["test"] is not None:
+        pngs["test"] = confusion_heatmap(data["test"][1], data["test"][0], "Test", normalized=True)
+    if data["grid"] is not None:
+        pngs["grid"] = data["grid"][1]
+    return pngs
+
+
+def _epochs_run(run: dict) -> int:
+    return int(run.get("epochs_run") or len((run.get("history") or {}).get("loss", [])))
+
+
+def _head_sections(run: dict, pngs: dict[str, bytes]) -> list[str]:
+    """The banner of an unfinished run, the summary, the flags, the curves, the matrices."""
+    sections, status, final = [], str(run.get("status")), record.final_metrics(run)
     if status != "completed":
         sections.append(f'<div class="banner"><b>This run did not complete</b> (status: '
-                        f'{html.escape(status)}): {epochs_run} of {flags.get("epochs")} epochs. The report '
-                        "shows what it has; there is no test result. "
-                        + (f"Resume with <code>{html.escape(record['resume_command'])}</code>."
-                           if record.get("resume_command") else "") + "</div>")
-    val_acc = (final.get("validation") or {}).get("accuracy")
-    kpis = [("test accuracy", test_acc), ("validation accuracy", val_acc), ("epochs", epochs_run),
-            ("parameters", record.get("parameters"))]
+                        f'{html.escape(status)}): {_epochs_run(run)} of {run["flags"].get("epochs")} epochs. '
+                        "The report shows what it has; there is no test result. "
+                        + (f"Resume with <code>{html.escape(run['resume_command'])}</code>."
+                           if run.get("resume_command") else "") + "</div>")
+    validation_accuracy = ((run.get("final") or {}).get("validation") or {}).get("accuracy")
+    kpis = [("test accuracy", final["test_accuracy"]), ("validation accuracy", validation_accuracy),
+            ("epochs", _epochs_run(run)), ("parameters", run.get("parameters"))]
     sections.append('<section id="summary"><h2>Summary</h2><div class="kpi">' + "".join(
         f"<div><b>{html.escape(_fmt(v))}</b>{html.escape(k)}</div>" for k, v in kpis) + "</div></section>")
     sections.append('<section id="flags"><h2>Flags</h2>'
-                    + _table([{"flag": k, "value": v} for k, v in flags.items()], ["flag", "value"])
+                    + _table([{"flag": k, "value": v} for k, v in run["flags"].items()], ["flag", "value"])
                     + "</section>")
     if "curves" in pngs:
         sections.append('<section id="curves"><h2>Training curves</h2>'
@@ -181,47 +157,53 @@ def build_report(run_dir: str) -> str:
     if figures:
         sections.append('<section id="confusion"><h2>Confusion matrices</h2><div class="figures">'
                         + "".join(figures) + "</div></section>")
-    cm_for_tables, names, which = None, None, None
-    if test is not None:
-        names, cm_for_tables, which = test[0], test[1], "test"
-    elif validation is not None:
-        names, cm_for_tables, which = validation[1], validation[2], f"validation, epoch {validation[0] + 1}"
-    if cm_for_tables is not None:
-        stats = per_class(cm_for_tables)
-        rows = [{"class": n, **{m: float(stats[m][i]) for m in ("precision", "recall", "f1")},
-                 "support": int(stats["support"][i])} for i, n in enumerate(names)]
-        sections.append(f'<section id="per-class"><h2>Per-class metrics ({html.escape(which)})</h2>'
-                        + _table(rows, ["class", "precision", "recall", "f1", "support"]) + "</section>")
-        pairs = confused_pairs(cm_for_tables, names, top=10)
-        sections.append(f'<section id="confused-pairs"><h2>Most-confused pairs ({html.escape(which)})</h2>'
-                        + _table([{"true": t, "predicted": p, "count": n} for t, p, n in pairs],
-                                 ["true", "predicted", "count"]) + "</section>")
-    if "grid" in pngs:
-        sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {grid[0] + 1})</h2>'
-                        + _img(pngs["grid"], "validation images with their predictions") + "</section>")
-    provenance = record.get("provenance") or {}
-    prov_rows = [{"item": "run directory", "value": record.get("run_dir", run_dir)},
-                 {"item": "data", "value": provenance.get("data_source")},
-                 {"item": "data sha256", "value": provenance.get("data_sha256")},
-                 {"item": "git", "value": provenance.get("git")},
-                 {"item": "wall time (s)", "value": record.get("wall_time_s")},
-                 {"item": "train / validation / test images",
-                  "value": f"{record.get('train_size')} / {record.get('validation_size')} / "
-                           f"{record.get('test_size')}"},
-                 *({"item": k, "value": v} for k, v in (provenance.get("packages") or {}).items())]
-    sections.append('<section id="provenance"><h2>Provenance</h2>'
-                    + _table(prov_rows, ["item", "value"]) + "</section>")
+    return sections
+
+
+def _table_sections(data: dict) -> list[str]:
+    """Per-class metrics and most-confused pairs of the test matrix (else the last validation one)."""
+    from monitor.metrics import confused_pairs, per_class
+
+    if data["test"] is not None:
+        (names, cm), which = data["test"], "test"
+    elif data["validation"] is not None:
+        epoch, names, cm = data["validation"]
+        which = f"validation, epoch {epoch + 1}"
+    else:
+        return []
+    stats = per_class(cm)
+    rows = [{"class": n, **{m: float(stats[m][i]) for m in ("precision", "recall", "f1")},
+             "support": int(stats["support"][i])} for i, n in enumerate(names)]
+    pairs = confused_pairs(cm, names, top=10)
+    return [f'<section id="per-class"><h2>Per-class metrics ({html.escape(which)})</h2>'
+            + _table(rows, ["class", "precision", "recall", "f1", "support"]) + "</section>",
+            f'<section id="confused-pairs"><h2>Most-confused pairs ({html.escape(which)})</h2>'
+            + _table([{"true": t, "predicted": p, "count": n} for t, p, n in pairs],
+                     ["true", "predicted", "count"]) + "</section>"]
+
+
+def _provenance_section(run: dict, run_dir: str) -> str:
+    provenance = run.get("provenance") or {}
+    rows = [{"item": "run directory", "value": run.get("run_dir", run_dir)},
+            {"item": "data", "value": provenance.get("data_source")},
+            {"item": "data sha256", "value": provenance.get("data_sha256")},
+            {"item": "git", "value": provenance.get("git")},
+            {"item": "wall time (s)", "value": run.get("wall_time_s")},
+            {"item": "train / validation / test images",
+             "value": f"{run.get('train_size')} / {run.get('validation_size')} / {run.get('test_size')}"},
+            *({"item": k, "value": v} for k, v in (provenance.get("packages") or {}).items())]
+    return '<section id="provenance"><h2>Provenance</h2>' + _table(rows, ["item", "value"]) + "</section>"
+
+
+def _page(name: str, run: dict, sections: list[str]) -> str:
+    flags, test_acc = run["flags"], record.final_metrics(run)["test_accuracy"]
     title = f"{name}: {flags.get('model')} on {flags.get('dataset')}"
-    subtitle = (f"test accuracy {test_acc:.4f}" if isinstance(test_acc, float) else status) + \
-        f" · {epochs_run} epochs"
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    subtitle = (f"test accuracy {test_acc:.4f}" if isinstance(test_acc, float) else str(run.get("status"))) \
+        + f" · {_epochs_run(run)} epochs"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
             f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
             f"<main>{''.join(sections)}</main></body></html>\n")
-    path = os.path.join(run_dir, REPORT_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """Thin writers over `tf.summary`: each writes into the current default writer.
 
+Tag names (the block of epochs a tag holds) are `monitor.tags`'.
+
 Images are written from PNG bytes as TensorBoard's image plugin stores them
 (`[width, height, png]`), so a rendered figure is never decoded and re-encoded.
 """
@@ -12,19 +14,6 @@ from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
 from monitor.render import png_size
-
-
-def block_tag(tag: str, step: int, epochs_per_tag: int) -> str:
-    """`tag` with the block of epochs `step` falls in, e.g. `cm/epochs_011-020`.
-
-    TensorBoard keeps 10 images (and 10 texts) per tag unless told otherwise; with
-    at most 10 steps per tag, `tensorboard --logdir logs` serves every epoch.
-    `epochs_per_tag=0` keeps one tag for all epochs.
-    """
-    if epochs_per_tag <= 0:
-        return tag
-    first = step // epochs_per_tag * epochs_per_tag + 1
-    return f"{tag}/epochs_{first:03d}-{first + epochs_per_tag - 1:03d}"
 
 
 def png_image(tag: str, png: bytes, step: int, description: str | None = None) -> None:

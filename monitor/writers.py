@@ -50,7 +50,7 @@ class SummaryWriters:
         self._executor: ThreadPoolExecutor | None = None
         self.busy_seconds = 0.0  # wall time spent rendering/writing (any thread)
         self.busy_cpu_seconds = 0.0  # CPU time of that thread meanwhile
-        atexit.register(self.close)  # Ctrl-C or no on_train_end: still drain (and flush)
+        self._exit_hook = False  # close() registered to run at interpreter exit
 
     @property
     def active(self) -> bool:
@@ -71,6 +71,7 @@ class SummaryWriters:
         with self._lock:
             if path not in self._writers:
                 self._writers[path] = tf.summary.create_file_writer(path)
+                self._close_at_exit()
             return self._writers[path]
 
     def submit(self, subdir: str, work: Callable[[], None], what: str = "writing summaries") -> None:
@@ -97,6 +98,18 @@ class SummaryWriters:
                 self.busy_cpu_seconds += time.thread_time() - cpu_start
 
         self._enqueue(task, bounded=True)
+
+    def write_now(self, subdir: str, work: Callable[[], None], what: str) -> None:
+        """Run `work()` with `subdir`'s writer as default, then close; raise OSError if it failed.
+
+        For one-off writers (a comparison, HParams) whose caller must know of a failure.
+        """
+        with warnings.catch_warnings():  # the caller reports the failure, once
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.submit(subdir, work, what=what)
+            self.close()
+        if self.failed is not None:
+            raise OSError(self.failed)
 
     def submit_after_flush(self, work: Callable[[], None]) -> None:
         """Run `work()` on the background thread once everything queued before it is
@@ -125,10 +138,16 @@ class SummaryWriters:
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
-            atexit.register(self.close)
+            self._close_at_exit()
         while bounded and len(self._pending) >= self.max_pending:
             self._pending.popleft().result()
         self._pending.append(self._executor.submit(task))
+
+    def _close_at_exit(self) -> None:
+        """Ctrl-C, or a fit without on_train_end: interpreter exit still drains and flushes."""
+        if not self._exit_hook:
+            self._exit_hook = True
+            atexit.register(self.close)
 
     def drain(self) -> None:
         """Wait for every submitted piece of work."""
@@ -161,3 +180,4 @@ class SummaryWriters:
                 self._executor.shutdown(wait=True)
                 self._executor = None
             atexit.unregister(self.close)
+            self._exit_hook = False

@@ -10,8 +10,9 @@ import tensorflow as tf
 from sklearn.metrics import confusion_matrix
 
 from monitor.capture import EvaluationCapture
-from monitor.metrics import normalize_rows, pr_bucket_histograms
+from monitor.metrics import normalize_rows
 from tests.helpers import tiny_data, tiny_model
+from tests.pr_reference import pr_bucket_histograms
 
 
 @pytest.mark.parametrize("logits", [False, True])

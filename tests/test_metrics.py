@@ -9,6 +9,8 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from monitor import metrics
+from monitor.runfiles import per_class_csv
+from tests.pr_reference import pr_bucket_histograms, pr_bucket_indices
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -117,9 +119,9 @@ def test_confused_pairs_ordering_and_markdown() -> None:
 def test_per_class_table_and_markdown() -> None:
     y_true, y_pred = _random_labels(7, num_classes=10, n=500)
     cm = confusion_matrix(y_true, y_pred, labels=range(10))
-    table = metrics.per_class_table(cm, CIFAR)
-    assert list(table.index) == CIFAR
-    assert list(table.columns) == ["precision", "recall", "f1", "support"]
+    table = per_class_csv.frame(cm, CIFAR, epoch=3)  # the per-class CSV's rows of one epoch
+    assert list(table["class"]) == CIFAR and set(table["epoch"]) == {3}
+    assert list(table.columns) == ["epoch", "class", "precision", "recall", "f1", "support"]
     assert table["support"].sum() == 500
 
     md = metrics.per_class_markdown(cm, CIFAR)
@@ -158,7 +160,7 @@ def test_pr_curve_counts_match_brute_force(num_thresholds: int) -> None:
     probs = rng.dirichlet(np.ones(num_classes), n)
     probs[:5, 0] = 1.0  # exact top score lands in the last bucket
     probs[5:10, 1] = 0.0
-    pos, neg = metrics.pr_bucket_histograms(labels, probs, num_thresholds)
+    pos, neg = pr_bucket_histograms(labels, probs, num_thresholds)
     assert pos.shape == neg.shape == (num_classes, num_thresholds)
     assert pos.sum() == n and neg.sum() == n * (num_classes - 1)
 
@@ -179,16 +181,16 @@ def test_pr_curve_counts_match_brute_force(num_thresholds: int) -> None:
 
 def test_pr_bucket_float32_matches_tensorboard_formula() -> None:
     probs = np.array([[0.29, 0.71], [1.0, 0.0], [0.5, 0.5], [1.3, -0.2]], dtype=np.float32)
-    buckets = metrics.pr_bucket_indices(probs, 101)
+    buckets = pr_bucket_indices(probs, 101)
     expected = np.floor(np.clip(probs, 0, 1) * np.float32(100)).astype(np.int64)
     np.testing.assert_array_equal(buckets, expected)
     assert buckets.max() == 100 and buckets.min() == 0
-    pos, neg = metrics.pr_bucket_histograms(np.array([0, 1, 0, 1]), probs, 101)
+    pos, neg = pr_bucket_histograms(np.array([0, 1, 0, 1]), probs, 101)
     assert neg[0, 100] == 2 and pos[1, 0] == 2 and pos[0, 50] == 1
     # Math happens in the scores' dtype, like tf.floor(p * (T - 1)) in float32:
     # float32(0.29) * 100 rounds to 29.0 in float32 but is 28.99... in float64.
     assert pos[0, 29] == 1
-    assert metrics.pr_bucket_indices(probs.astype(np.float64), 101)[0, 0] == 28
+    assert pr_bucket_indices(probs.astype(np.float64), 101)[0, 0] == 28
 
 
 def test_most_confused_classes_picks_the_largest_off_diagonal_mass() -> None:

@@ -10,8 +10,9 @@ import pytest
 from sklearn.metrics import confusion_matrix
 
 from callbacks import close_suite, monitoring_callbacks
-from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
-from callbacks.per_class_metrics import PER_CLASS_FILE
+from monitor.runfiles.matrices import FILE as MATRICES_FILE
+from monitor.runfiles.matrices import decode as matrix_from_record
+from monitor.runfiles.per_class_csv import FILE as PER_CLASS_FILE
 from tests.helpers import accumulator, read_tags
 
 EPOCHS = 2

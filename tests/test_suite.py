@@ -14,8 +14,8 @@ import tensorflow as tf
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from callbacks import close_suite, monitoring_callbacks
-from callbacks.confusion_matrix import MATRICES_FILE
 from monitor.render import png_size
+from monitor.runfiles.matrices import FILE as MATRICES_FILE
 from tests.helpers import NAMES, accumulator, read_tags, tiny_data, tiny_model
 
 EPOCHS = 2
@@ -154,11 +154,21 @@ def test_every_n_epochs_and_parts_off(tmp_path):
     ({"grid_size": -1}, "grid_size=-1"),
     ({"epochs_per_tag": -2}, "epochs_per_tag=-2"),
     ({"histogram_freq": -1}, "histogram_freq=-1"),
-    ({"confused_pairs": -1}, "top_pairs=-1"),
+    ({"confused_pairs": -1}, "confused_pairs=-1"),  # the suite names the option the caller gave
+    ({"grid_columns": 0}, "grid_columns=0"),
 ])
 def test_invalid_arguments_are_refused(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         monitoring_callbacks(NAMES, str(tmp_path), **kwargs)
+
+
+def test_a_callback_built_alone_names_its_own_argument(tmp_path):
+    from callbacks import ConfusionMatrixCallback, ValidationCaptureCallback
+    from monitor.writers import SummaryWriters
+
+    capture = ValidationCaptureCallback(len(NAMES))
+    with pytest.raises(ValueError, match="top_pairs=-1"):
+        ConfusionMatrixCallback(capture, SummaryWriters(str(tmp_path)), NAMES, top_pairs=-1)
 
 
 def test_class_names_that_do_not_match_the_model_turn_the_suite_off_not_fit(tmp_path):

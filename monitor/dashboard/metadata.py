@@ -1,7 +1,7 @@
 """The dashboard's plugin name, tags and summary metadata (the data format).
 
 Two kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
-index from 0, as Keras' own summaries), in tags of `EPOCHS_PER_TAG` epochs:
+index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10 by default):
 
 - `training_monitor/confusion/<split>/epochs_001-010`: int64 (K, 3), the nonzero cells of
   the raw confusion matrix as (true, predicted, count) rows. The metadata content holds
@@ -22,17 +22,17 @@ import json
 
 from tensorboard.compat.proto import summary_pb2
 
+from monitor.tags import block_tag
+
 PLUGIN_NAME = "training_monitor"
 TAB_NAME = "Training monitor"
 FORMAT_VERSION = 1
-EPOCHS_PER_TAG = 10
 KINDS = ("confusion", "mistakes")
 
 
-def tag(kind: str, split: str, step: int) -> str:
+def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:
     """`training_monitor/<kind>/<split>/epochs_001-010` for the block `step` falls in."""
-    first = step // EPOCHS_PER_TAG * EPOCHS_PER_TAG + 1
-    return f"{PLUGIN_NAME}/{kind}/{split}/epochs_{first:03d}-{first + EPOCHS_PER_TAG - 1:03d}"
+    return block_tag(f"{PLUGIN_NAME}/{kind}/{split}", step, epochs_per_tag)
 
 
 def create_summary_metadata(kind: str, split: str, class_names=None) -> summary_pb2.SummaryMetadata:

@@ -16,42 +16,27 @@ import numpy as np
 import tensorflow as tf
 
 from monitor.dashboard import metadata
-
-
-def sparse_cells(cm: np.ndarray) -> np.ndarray:
-    """The nonzero cells of a (C, C) count matrix as int64 (K, 3) rows (true, predicted, count)."""
-    cm = np.asarray(cm)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"cm must be a square (C, C) matrix, got shape {cm.shape}")
-    rows, cols = np.nonzero(cm)
-    return np.stack([rows, cols, cm[rows, cols]], axis=1).astype(np.int64).reshape(-1, 3)
-
-
-def dense_matrix(cells: np.ndarray, num_classes: int) -> np.ndarray:
-    """Inverse of `sparse_cells`."""
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    cells = np.asarray(cells, np.int64).reshape(-1, 3)
-    cm[cells[:, 0], cells[:, 1]] = cells[:, 2]
-    return cm
+from monitor.limits import EPOCHS_PER_TAG
+from monitor.runfiles.matrices import sparse_cells
 
 
 def confusion_counts(cm: np.ndarray, class_names: Sequence[str], step: int,
-                     split: str = "validation") -> bool:
-    """One epoch's raw confusion counts for the dashboard."""
+                     split: str = "validation", epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
+    """One epoch's raw confusion counts for the dashboard, in tags of `epochs_per_tag` epochs."""
     if len(class_names) != np.shape(cm)[0]:
         raise ValueError(f"{len(class_names)} class names for a matrix of shape {np.shape(cm)}")
     return tf.summary.write(
-        metadata.tag("confusion", split, step), tf.constant(sparse_cells(cm)), step=step,
+        metadata.tag("confusion", split, step, epochs_per_tag), tf.constant(sparse_cells(cm)), step=step,
         metadata=metadata.create_summary_metadata("confusion", split, class_names))
 
 
 def confident_mistakes(records: Sequence[dict], thumbnails: Sequence[bytes], step: int,
-                       split: str = "validation") -> bool:
+                       split: str = "validation", epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
     """One epoch's most confident mistakes: `records` (`true`, `predicted`, `confidence`,
     `position`) with one PNG thumbnail each, most confident first."""
     if len(records) != len(thumbnails):
         raise ValueError(f"{len(records)} records but {len(thumbnails)} thumbnails")
     payload = [json.dumps(list(records)).encode("utf-8"), *thumbnails]
     return tf.summary.write(
-        metadata.tag("mistakes", split, step), tf.constant(payload, dtype=tf.string), step=step,
-        metadata=metadata.create_summary_metadata("mistakes", split))
+        metadata.tag("mistakes", split, step, epochs_per_tag), tf.constant(payload, dtype=tf.string),
+        step=step, metadata=metadata.create_summary_metadata("mistakes", split))

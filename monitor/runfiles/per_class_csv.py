@@ -1,0 +1,44 @@
+"""`validation_per_class.csv`: every class's precision, recall, F1 and support, per validated epoch."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from monitor.metrics import per_class
+from monitor.runfiles import lines
+
+FILE = "validation_per_class.csv"
+COLUMNS = ("epoch", "class", "precision", "recall", "f1", "support")
+
+
+def path(run_dir: str) -> str:
+    return os.path.join(run_dir, FILE)
+
+
+def frame(cm: np.ndarray, class_names: list[str], epoch: int) -> pd.DataFrame:
+    """Every class's precision, recall, F1 and support at `epoch`, one row per class."""
+    stats = per_class(cm)
+    return pd.DataFrame({"epoch": epoch, "class": list(class_names),
+                         **{k: stats[k] for k in ("precision", "recall", "f1", "support")}})
+
+
+def append(run_dir: str, cm: np.ndarray, class_names: list[str], epoch: int) -> None:
+    file_path = path(run_dir)
+    frame(cm, class_names, epoch).to_csv(file_path, mode="a", index=False, float_format="%.6g",
+                                         header=not os.path.exists(file_path))
+
+
+def read(run_dir: str) -> pd.DataFrame:
+    return pd.read_csv(path(run_dir))
+
+
+def truncate(run_dir: str, from_epoch: int) -> None:
+    """Keep the header and the whole lines of epochs < `from_epoch` (`epoch` is the first column)."""
+    def wanted(line: str) -> bool:
+        first = line.split(",", 1)[0]
+        return first.isdigit() and int(first) < from_epoch and line.endswith("\n")
+
+    lines.keep(path(run_dir), wanted, header=1)

@@ -1,0 +1,78 @@
+"""A run's `metrics.json` through its life: running, then completed, interrupted or failed."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from monitor import data as data_mod
+from monitor import runs
+from monitor.metrics import per_class
+from monitor.runfiles import record
+
+
+def resume_command(run_dir: str) -> str:
+    return f"python train.py --resume {shlex.quote(run_dir)}"
+
+
+def started(run, model) -> dict:
+    """The record of a run that starts (or, resumed, goes on): flags, sizes, provenance."""
+    c, splits = run.config, run.splits
+    existing = record.read(run.run_dir) if run.resumed else None
+    rec = existing or {
+        "status": "running", "flags": c.as_dict(), "run_dir": run.run_dir,
+        "parameters": model.count_params(), "replicas": run.strategy.num_replicas_in_sync,
+        "train_size": len(splits.x_train), "validation_size": len(splits.x_val),
+        "test_size": len(splits.dataset.x_test),
+        "provenance": {
+            "data_source": splits.dataset.source,
+            "data_sha256": data_mod.file_sha256(splits.dataset.source),
+            "packages": runs.package_versions(),
+            "git": runs.git_commit(),
+        },
+    }
+    if existing is not None:
+        rec.setdefault("resumed", []).append({"after_epoch": run.initial_epoch, "at": round(time.time())})
+    rec.update(status="running", resume_command=resume_command(run.run_dir))
+    return rec
+
+
+def with_epochs(rec: dict, done: int, history: dict) -> dict:
+    return rec | {"epochs_run": done, "history": history}
+
+
+def interrupted(rec: dict, signal_name: str, last, start: float) -> dict:
+    return rec | {"status": "interrupted", "signal": signal_name, "epochs_run": last.epochs_done,
+                  "history": last.history, "wall_time_s": round(time.time() - start, 2)}
+
+
+def failed(rec: dict, message: str, last, history: dict, start: float) -> dict:
+    return rec | {"status": "failed: non-finite loss", "error": message,
+                  "epochs_run": last.epochs_done if last else 0,
+                  "history": history, "wall_time_s": round(time.time() - start, 2)}
+
+
+def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str], start: float,
+              background_seconds: float) -> dict:
+    """The record of a finished, tested run (`result`: the fit's `FitResult`)."""
+    at = {k: v[result.weights_epoch - 1] for k, v in result.history.items()}
+    pc = per_class(test_cm)
+    rec = {k: v for k, v in rec.items() if k != "resume_command"}
+    rec.update(
+        status="completed", epochs_run=result.epochs_run, weights_epoch=result.weights_epoch,
+        wall_time_s=round(time.time() - start, 2), fit_time_s=round(result.fit_seconds, 2),
+        suite_seconds_on_training_thread=result.suite_seconds,
+        suite_seconds_in_background=round(background_seconds, 3),
+        history=result.history,
+        final={
+            "train": {"loss": at["loss"], "accuracy": at["accuracy"]},
+            "validation": {"loss": at.get("val_loss"), "accuracy": at.get("val_accuracy")},
+            "test": {"loss": float(test_logs["loss"]), "accuracy": float(test_logs["accuracy"])},
+        },
+        test_per_class={name: {m: float(pc[m][i]) for m in ("precision", "recall", "f1")}
+                        | {"support": int(pc["support"][i])}
+                        for i, name in enumerate(class_names)},
+    )
+    if result.early_stopped:
+        rec["early_stopped"] = True
+    return rec
