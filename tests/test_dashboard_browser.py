@@ -16,6 +16,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from monitor import limits
 from tests.browser import chromium
 from tests.synthetic_logs import write_run
 from tests.tb_server import get_json, tensorboard
@@ -90,6 +91,11 @@ def _assert_shows(driver, cm: np.ndarray, table: str = "cell-values") -> None:
     for c in cells:
         assert c["count"] == cm[c["t"], c["p"]]
         assert float(c["share"]) == pytest.approx(cm[c["t"], c["p"]] / rows[c["t"]], abs=1e-4)
+
+
+def test_the_run_list_carries_the_dashboard_limits(base):
+    """The page's class-count thresholds come from monitor/limits.py with the run list."""
+    assert get_json(base, f"{PLUGIN}/runs")["limits"] == limits.DASHBOARD_LIMITS
 
 
 def test_the_slider_and_arrow_keys_show_each_epochs_counts(driver, base, logs):
@@ -211,6 +217,11 @@ def _record_first_show(driver, record_property, name: str) -> None:
 def test_a_thousand_classes_open_on_the_most_confused_and_draw_whole(driver, base, logs, record_property):
     cm = logs[1]["k1000"][29]
     _open(driver, base, "k1000")
+    sizes = limits.DASHBOARD_LIMITS["subsetSizes"]  # the server's, the page has no copies
+    assert 1000 > limits.DASHBOARD_LIMITS["subsetAbove"] and 30 == sizes[1]
+    options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#classes option")]
+    assert options == [f"{sizes[1]} most confused", *(f"{s} most confused" for s in sizes if s != sizes[1]),
+                       "all 1000"]
     cells = _cells(driver)
     shown = sorted({c["t"] for c in cells})
     assert len(shown) == 30 and len(cells) == 900
@@ -221,6 +232,7 @@ def test_a_thousand_classes_open_on_the_most_confused_and_draw_whole(driver, bas
         assert c["count"] == cm[c["t"], c["p"]]
     _set(driver, "classes", "all")
     assert _ink(driver) > 5
+    assert 1000 > limits.DASHBOARD_LIMITS["tableMax"] >= 30
     assert _cells(driver) == []  # too many for a table; the canvas says what it shows
     assert "Confusion matrix at epoch 30" in driver.find_element(By.CSS_SELECTOR, "canvas.grid") \
         .get_attribute("aria-label")

@@ -5,15 +5,12 @@ import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from '.
 import {listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
 import {drawGrid} from './heatmap.js';
 
-const SUBSET_ABOVE = 60;  // classes above which the view opens on the most-confused sub-matrix
-const SUBSET_SIZES = [20, 30, 50];
-const TABLE_MAX = 40;  // classes shown up to which the values are also an (invisible) table
 const TOP_CONFUSIONS = 3;  // outlined on the matrix
 const LISTED = 8;  // listed beside it
 const PLAY_MS = 600;
 
 const state = {
-  runs: [], a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
+  runs: [], limits: null, a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
   selected: null, playing: null, layouts: [],
 };
 const timings = {firstMatrixMs: null, lastRedrawMs: null};
@@ -51,7 +48,7 @@ export async function render() {
   };
   buildPage();
   try {
-    state.runs = await listRuns();
+    ({runs: state.runs, limits: state.limits} = await listRuns());
   } catch (error) {
     showMessage(`Cannot list the runs: ${error.message}`);
     resolveReady();
@@ -158,10 +155,11 @@ async function chooseRun(panel, index) {
     el.slider.max = String(data.epochs.length - 1);
     el.slider.disabled = data.epochs.length < 2;
     el.play.disabled = data.epochs.length < 2;
-    const big = data.n > SUBSET_ABOVE;
+    const {subsetAbove, subsetSizes} = state.limits;
+    const big = data.n > subsetAbove;
     el.subset.replaceChildren(
-      h('option', {value: 'auto', text: big ? `${SUBSET_SIZES[1]} most confused` : `all ${data.n}`}),
-      ...(big ? SUBSET_SIZES.filter((s) => s !== SUBSET_SIZES[1])
+      h('option', {value: 'auto', text: big ? `${subsetSizes[1]} most confused` : `all ${data.n}`}),
+      ...(big ? subsetSizes.filter((s) => s !== subsetSizes[1])
         .map((s) => h('option', {value: String(s), text: `${s} most confused`})) : []),
       ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
     el.subset.disabled = !big;
@@ -218,8 +216,9 @@ function onKey(event) {
 function shownClasses(data) {
   if (data !== state.a && state.a && data.n === state.a.n) return shownClasses(state.a);
   const all = () => Array.from({length: data.n}, (_, i) => i);
-  if (state.subset === 'all' || (state.subset === 'auto' && data.n <= SUBSET_ABOVE)) return all();
-  const size = state.subset === 'auto' ? SUBSET_SIZES[1] : Number(state.subset);
+  const {subsetAbove, subsetSizes} = state.limits;
+  if (state.subset === 'all' || (state.subset === 'auto' && data.n <= subsetAbove)) return all();
+  const size = state.subset === 'auto' ? subsetSizes[1] : Number(state.subset);  // auto: the middle size
   const key = `${size}`;
   if (data._shownKey !== key) [data._shownKey, data._shown] = [key, data.mostConfused(data.epochs.length - 1, size)];
   return data._shown;
@@ -468,7 +467,7 @@ function updateList(data, k) {
 
 function updateTable(table, data, k) {
   const classes = data ? shownClasses(data) : [];
-  if (!data || classes.length > TABLE_MAX) {
+  if (!data || classes.length > state.limits.tableMax) {
     table.replaceChildren();
     table.removeAttribute('data-epoch');
     return;
