@@ -15,6 +15,24 @@ const state = {
 };
 const timings = {firstMatrixMs: null, lastRedrawMs: null};
 const el = {};
+let resolveReady;
+
+// Handles for the tests and bench/dashboard.py, which import this very module into the page
+// (the same URL gives the same module instance): ready resolves once render() has drawn the
+// first matrix, or said why it cannot.
+export const handles = {
+  ready: new Promise((resolve) => { resolveReady = resolve; }),
+  timings,
+  selectCell: (t, p) => selectCell(0, t, p),
+  setEpoch: (k) => setEpoch(k),
+  // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
+  cellCenter: (panel, t, p) => {
+    const layout = state.layouts[panel];
+    const i = layout ? layout.classes.indexOf(t) : -1;
+    const j = layout ? layout.classes.indexOf(p) : -1;
+    return i >= 0 && j >= 0 ? layout.cellCenter(i, j) : null;
+  },
+};
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -32,20 +50,6 @@ const pct = (v) => `${(100 * v).toFixed(1)}%`;
 
 export async function render() {
   document.head.append(h('link', {rel: 'stylesheet', href: './static/dashboard.css'}));
-  let resolveReady;
-  window.monitorDashboard = {
-    ready: new Promise((resolve) => { resolveReady = resolve; }),
-    timings,
-    selectCell: (t, p) => selectCell(0, t, p),
-    setEpoch: (k) => setEpoch(k),
-    // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
-    cellCenter: (panel, t, p) => {
-      const layout = state.layouts[panel];
-      const i = layout ? layout.classes.indexOf(t) : -1;
-      const j = layout ? layout.classes.indexOf(p) : -1;
-      return i >= 0 && j >= 0 ? layout.cellCenter(i, j) : null;
-    },
-  };
   buildPage();
   try {
     ({runs: state.runs, limits: state.limits} = await listRuns());
