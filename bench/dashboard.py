@@ -34,22 +34,26 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.browser import chromium  # noqa: E402
+from tests.browser import chromium, module_handle  # noqa: E402
 from tests.tb_server import get_json, tensorboard  # noqa: E402
 
 PLUGIN = "/data/plugin/training_monitor"
+MODULE = f"{PLUGIN}/static/index.js"  # the page imports it from here; its `handles` are the bench's
 
 
-def wait_ready(driver, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        timings = driver.execute_script(
-            "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs !== null"
-            " ? window.monitorDashboard.timings : null")
-        if timings:
-            return timings
-        time.sleep(0.01)
-    raise SystemExit("the dashboard drew no matrix within 30 s")
+def handle(driver, base: str, name: str, *args, timeout: float = 30.0):
+    """The page's dashboard handle `name` (index.js `handles`), through the module the page imported."""
+    return module_handle(driver, base + MODULE, name, *args, timeout=timeout)
+
+
+def wait_ready(driver, base: str, timeout: float = 30.0) -> dict:
+    try:
+        timings = handle(driver, base, "timings", timeout=timeout)
+    except AssertionError as error:
+        raise SystemExit(f"the dashboard is not ready: {error}") from None
+    if timings["firstMatrixMs"] is None:
+        raise SystemExit("the dashboard drew no matrix")
+    return timings
 
 
 def choose(driver, select_id: str, label_start: str) -> None:
@@ -66,17 +70,16 @@ def set_value(driver, select_id: str, value: str) -> None:
                           "s.dispatchEvent(new Event('change'));", select_id, value)
 
 
-def slider_times(driver, moves: int, rng: random.Random) -> list[float]:
+def slider_times(driver, base: str, moves: int, rng: random.Random) -> list[float]:
     last = int(driver.execute_script("return document.getElementById('epoch').max"))
     times = []
     current = int(driver.execute_script("return document.getElementById('epoch').value"))
     for _ in range(moves):
         target = rng.choice([k for k in range(last + 1) if k != current] or [current])
-        ms = driver.execute_script(
+        driver.execute_script(
             "const s = document.getElementById('epoch'); s.value = String(arguments[0]);"
-            "s.dispatchEvent(new Event('input'));"
-            "return window.monitorDashboard.timings.lastRedrawMs;", target)
-        times.append(float(ms))
+            "s.dispatchEvent(new Event('input'));", target)  # redraws at once: the timing is set on return
+        times.append(float(handle(driver, base, "timings")["lastRedrawMs"]))
         current = target
     return times
 
@@ -89,7 +92,7 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
         firsts = []
         for _ in range(opens):
             driver.get(f"{base}/data/plugin_entry.html?name=training_monitor")
-            firsts.append(wait_ready(driver)["firstMatrixMs"])
+            firsts.append(wait_ready(driver, base)["firstMatrixMs"])
         out["first_matrix_ms"] = firsts
         if not driver.execute_script("return document.getElementById('run').selectedOptions[0].text")\
                 .startswith(run):
@@ -98,14 +101,14 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
             driver.save_screenshot(str(shots / f"{tag}-matrix.png"))
         for view in ("matrix", "diff", "recall"):
             set_value(driver, "view", view)
-            out[f"slider_{view}_ms"] = slider_times(driver, moves, rng)
+            out[f"slider_{view}_ms"] = slider_times(driver, base, moves, rng)
             if shots:
                 driver.save_screenshot(str(shots / f"{tag}-{view}.png"))
         if driver.execute_script("return !document.getElementById('classes').disabled"):
             set_value(driver, "classes", "all")  # every class drawn, pooled: the heaviest redraw
             for view in ("matrix", "diff"):
                 set_value(driver, "view", view)
-                out[f"slider_all_{view}_ms"] = slider_times(driver, moves, rng)
+                out[f"slider_all_{view}_ms"] = slider_times(driver, base, moves, rng)
             set_value(driver, "classes", "auto")
         set_value(driver, "view", "matrix")
         set_value(driver, "mode", "counts")
@@ -114,7 +117,7 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
         set_value(driver, "mode", "normalized")
         if compare:
             choose(driver, "compare-run", compare)
-            out["slider_side_by_side_ms"] = slider_times(driver, moves, rng)
+            out["slider_side_by_side_ms"] = slider_times(driver, base, moves, rng)
             if shots:
                 driver.save_screenshot(str(shots / f"{tag}-side-by-side.png"))
             choose(driver, "compare-run", "none")
@@ -124,8 +127,7 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
             " (!best || +td.dataset.count > +best.dataset.count)) best = td; }"
             "return best ? [+best.dataset.true, +best.dataset.pred] : null;")
         if cell:
-            driver.execute_script("return window.monitorDashboard.selectCell(arguments[0], arguments[1])",
-                                  *cell)
+            handle(driver, base, "selectCell", *cell)
             time.sleep(1.0)
             out["mistakes_shown"] = driver.execute_script(
                 "return document.querySelectorAll('#mistakes figure img').length")
@@ -140,11 +142,12 @@ def measure(base: str, run: str, compare: str | None, opens: int, moves: int, sh
             frames = driver.find_elements("css selector", "iframe")
             if frames:
                 driver.switch_to.frame(frames[0])
-                ready = driver.execute_script(
-                    "return !!(window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs)")
-                driver.switch_to.default_content()
-                if ready:
-                    break
+                try:
+                    if driver.execute_script("return location.pathname.endsWith('/plugin_entry.html')"):
+                        wait_ready(driver, base, max(1.0, deadline - time.monotonic()))
+                        break
+                finally:
+                    driver.switch_to.default_content()
             time.sleep(0.02)
         out["tensorboard_page_to_matrix_ms"] = 1000 * (time.perf_counter() - start)
         if shots:
@@ -202,7 +205,7 @@ def main(argv=None) -> None:
                 if args.screenshots:
                     with chromium(1400, 1000) as driver:
                         driver.get(f"{base}/data/plugin_entry.html?name=training_monitor")
-                        wait_ready(driver)
+                        wait_ready(driver, base)
                         set_value(driver, "classes", "all")
                         time.sleep(0.5)
                         driver.save_screenshot(str(args.screenshots / "k1000-all-classes.png"))

@@ -43,3 +43,36 @@ def chromium(width: int = 1400, height: int = 1000):
         yield driver
     finally:
         driver.quit()
+
+
+# Imports the module at arguments[0] into the page and answers its `handles[name]` once
+# `handles.ready` resolves: called with the arguments (and awaited) when a function.
+_HANDLE_SCRIPT = """
+const [url, name, args, timeoutMs] = arguments;
+const done = arguments[arguments.length - 1];
+const late = new Promise((_, reject) => setTimeout(() => reject(new Error(
+  `${url}: handles.ready did not resolve within ${timeoutMs} ms (is this the URL the page imported?`
+  + ' Another URL is another module instance, one nothing renders)')), timeoutMs));
+const answer = import(url).then(async (module) => {
+  await module.handles.ready;
+  const handle = module.handles[name];
+  return typeof handle === 'function' ? await handle(...args) : handle;
+});
+Promise.race([answer, late]).then((value) => done({value: value === undefined ? null : value}),
+  (error) => done({error: String((error && error.stack) || error)}));
+"""
+
+
+def module_handle(driver, module_url: str, name: str, *args, timeout: float = 30.0):
+    """`handles[name]` exported by the ES module at `module_url`, as the page (or the frame
+    switched to) imported it; a function is called with `args` and its result awaited.
+
+    The module is imported with `import(module_url)` inside the page: the same absolute URL
+    as the page's own import gives the very module instance the page runs, so the handles are
+    the page's own, and no global of the page's is needed. Waits for `handles.ready` first
+    (at most `timeout` seconds)."""
+    driver.set_script_timeout(timeout + 10)
+    result = driver.execute_async_script(_HANDLE_SCRIPT, module_url, name, list(args), int(timeout * 1000))
+    if "error" in result:
+        raise AssertionError(f"handles.{name} of {module_url}: {result['error']}")
+    return result["value"]

@@ -16,12 +16,14 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser import chromium
+from monitor import limits
+from tests.browser import chromium, module_handle
 from tests.synthetic_logs import write_run
 from tests.tb_server import get_json, tensorboard
 
 PLUGIN = "/data/plugin/training_monitor"
 PAGE = "/data/plugin_entry.html?name=training_monitor"
+MODULE = f"{PLUGIN}/static/index.js"  # the page imports it from here: its `handles`, for the tests
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +62,21 @@ def _wait(driver, script: str, timeout: float = 20.0, *args):
     raise AssertionError(f"timed out waiting for: {script}")
 
 
+def _handle(driver, base: str, name: str, *args, timeout: float = 20.0):
+    """The page's dashboard handle `name` (index.js `handles`), through the module the page imported."""
+    return module_handle(driver, base + MODULE, name, *args, timeout=timeout)
+
+
+def _first_matrix_ms(driver, base: str, timeout: float = 20.0) -> float:
+    """Once the page is ready: when it drew its first matrix (ms from navigation; fails if never)."""
+    first = _handle(driver, base, "timings", timeout=timeout)["firstMatrixMs"]
+    assert first, "the dashboard drew no matrix"
+    return first
+
+
 def _open(driver, base: str, run: str) -> None:
     driver.get(base + PAGE)
-    _wait(driver, "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs")
+    _first_matrix_ms(driver, base)
     driver.execute_script(
         "const s = document.getElementById('run');"
         "s.value = Array.from(s.options).find(o => o.text === arguments[0]).value;"
@@ -90,6 +104,11 @@ def _assert_shows(driver, cm: np.ndarray, table: str = "cell-values") -> None:
     for c in cells:
         assert c["count"] == cm[c["t"], c["p"]]
         assert float(c["share"]) == pytest.approx(cm[c["t"], c["p"]] / rows[c["t"]], abs=1e-4)
+
+
+def test_the_run_list_carries_the_dashboard_limits(base):
+    """The page's class-count thresholds come from monitor/limits.py with the run list."""
+    assert get_json(base, f"{PLUGIN}/runs")["limits"] == limits.DASHBOARD_LIMITS
 
 
 def test_the_slider_and_arrow_keys_show_each_epochs_counts(driver, base, logs):
@@ -142,7 +161,7 @@ def test_clicking_a_cell_shows_its_mistake_images(driver, base):
     _open(driver, base, "a")
     _set(driver, "epoch", "4", "input")
     canvas = driver.find_element(By.CSS_SELECTOR, "canvas.grid")
-    x, y = driver.execute_script("return window.monitorDashboard.cellCenter(0, 0, 1)")
+    x, y = _handle(driver, base, "cellCenter", 0, 0, 1)
     width, height = canvas.size["width"], canvas.size["height"]
     ActionChains(driver).move_to_element_with_offset(canvas, x - width / 2, y - height / 2).click().perform()
     _wait(driver, "return document.querySelectorAll('#mistakes figure img').length === 1"
@@ -160,8 +179,9 @@ def test_clicking_a_cell_shows_its_mistake_images(driver, base):
     _wait(driver, "return document.querySelector('#mistakes h2').textContent.startsWith(arguments[0])", 20.0,
           name)
     # a cell none of the mistakes fall in says so
-    driver.execute_script("return window.monitorDashboard.selectCell(5, 9)")
+    _handle(driver, base, "selectCell", 5, 9)
     _wait(driver, "return document.getElementById('mistakes').textContent.includes('None of')")
+    assert driver.execute_script("return 'monitorDashboard' in window") is False  # no test global
 
 
 def _ink(driver, index: int = 0) -> int:
@@ -203,14 +223,19 @@ def test_diff_recall_and_side_by_side_views_draw(driver, base, logs):
     assert _cells(driver, "cell-values-compare") == []
 
 
-def _record_first_show(driver, record_property, name: str) -> None:
+def _record_first_show(driver, base, record_property, name: str) -> None:
     """The page's own time to its first matrix (ms from navigation): recorded, never asserted."""
-    record_property(name, driver.execute_script("return window.monitorDashboard.timings.firstMatrixMs"))
+    record_property(name, _first_matrix_ms(driver, base))
 
 
 def test_a_thousand_classes_open_on_the_most_confused_and_draw_whole(driver, base, logs, record_property):
     cm = logs[1]["k1000"][29]
     _open(driver, base, "k1000")
+    sizes = limits.DASHBOARD_LIMITS["subsetSizes"]  # the server's, the page has no copies
+    assert 1000 > limits.DASHBOARD_LIMITS["subsetAbove"] and 30 == sizes[1]
+    options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#classes option")]
+    assert options == [f"{sizes[1]} most confused", *(f"{s} most confused" for s in sizes if s != sizes[1]),
+                       "all 1000"]
     cells = _cells(driver)
     shown = sorted({c["t"] for c in cells})
     assert len(shown) == 30 and len(cells) == 900
@@ -221,14 +246,14 @@ def test_a_thousand_classes_open_on_the_most_confused_and_draw_whole(driver, bas
         assert c["count"] == cm[c["t"], c["p"]]
     _set(driver, "classes", "all")
     assert _ink(driver) > 5
+    assert 1000 > limits.DASHBOARD_LIMITS["tableMax"] >= 30
     assert _cells(driver) == []  # too many for a table; the canvas says what it shows
     assert "Confusion matrix at epoch 30" in driver.find_element(By.CSS_SELECTOR, "canvas.grid") \
         .get_attribute("aria-label")
     # the page opens on the first run (the 10-class `a`); its first show, for the record only
     # (bench/dashboard.py measures the 1,000-class run on a log of its own)
     driver.get(base + PAGE)
-    _wait(driver, "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs")
-    _record_first_show(driver, record_property, "first_matrix_ms_10_classes")
+    _record_first_show(driver, base, record_property, "first_matrix_ms_10_classes")
 
 
 def test_the_tab_inside_tensorboard_renders_the_dashboard(driver, base):
@@ -236,7 +261,8 @@ def test_the_tab_inside_tensorboard_renders_the_dashboard(driver, base):
     frame = _wait(driver, "return document.querySelector('iframe')", 60.0)
     driver.switch_to.frame(frame)
     try:
-        _wait(driver, "return window.monitorDashboard && window.monitorDashboard.timings.firstMatrixMs", 60.0)
+        _wait(driver, "return location.pathname.endsWith('/plugin_entry.html')", 60.0)
+        _first_matrix_ms(driver, base, 60.0)  # the frame's own module instance, same URL
         assert driver.find_element(By.ID, "epoch-label").text.startswith("Epoch ")
     finally:
         driver.switch_to.default_content()

@@ -6,7 +6,9 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
 
 - `static/<file>`: the frontend, plain ES modules and CSS from this package (`static/index.js`
   is the entry point, so its relative imports resolve to `static/` too);
-- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "mistakes"}]}`;
+- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "mistakes"}], "limits": {...}}`, with
+  `limits` the dashboard's class-count thresholds, `monitor.limits.DASHBOARD_LIMITS` (the page
+  has no copies of its own; they come with the run list, no request of their own);
 - `matrices?run=&split=`: `{"class_names", "epochs": [{"step", "wall_time", "cells"}]}` with
   `cells` the flat (true, predicted, count) triples of the nonzero cells;
 - `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
@@ -28,6 +30,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from monitor import limits
 from monitor.dashboard import metadata
 
 STATIC = resources.files("monitor.dashboard").joinpath("static")
@@ -124,7 +127,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         runs = [{"run": run, "split": split, "classes": len(entry["class_names"] or []),
                  "epochs": entry["max_step"] + 1, "mistakes": bool(entry["mistakes"])}
                 for (run, split), entry in sorted(self._series(ctx, experiment).items())]
-        return _json(request, {"runs": runs})
+        return _json(request, {"runs": runs, "limits": limits.DASHBOARD_LIMITS})
 
     @wrappers.Request.application
     def _serve_matrices(self, request):

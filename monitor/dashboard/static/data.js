@@ -13,8 +13,9 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
+// {runs: [{run, split, classes, epochs, mistakes}], limits: {subsetAbove, subsetSizes, tableMax}}
 export async function listRuns() {
-  return (await getJson('./runs')).runs;
+  return getJson('./runs');
 }
 
 // One run's matrices: class names and, per epoch, the nonzero cells. Derived arrays are

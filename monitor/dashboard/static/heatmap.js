@@ -20,14 +20,38 @@ function fitText(ctx, text, width) {
   return `${text.slice(0, lo)}…`;
 }
 
-// g: {rows, cols, rowLabels, colLabels, index(i, j) -> 0..255 or -1, scale, divergent,
-//     indexRow(i, out) (optional: index() of a whole row at once, for large grids),
-//     text(i, j) -> string|null, width, height (the CSS pixels to fit in), square, xTitle, yTitle,
-//     diagonal, outlines: [{i, j, color, width}], markCol}
+// g: {rows, cols, rowLabels, colLabels, colors: Int16Array(rows * cols) of colour indices
+//     (0..255, -1: no data; row-major), scale, divergent, text(i, j) -> string|null,
+//     width, height (the CSS pixels to fit in), square, xTitle, yTitle, diagonal,
+//     outlines: [{i, j, color, width}], markCol}
 // Returns the layout, with hit(x, y) -> [i, j] | null in CSS pixels.
 export function drawGrid(canvas, g) {
-  const dpr = window.devicePixelRatio || 1;
   const ctx = canvas.getContext('2d');
+  const box = layoutGrid(ctx, g);
+  sizeCanvas(canvas, ctx, box);
+  drawCells(ctx, g, box);
+  drawCellText(ctx, g, box);
+  drawOutlines(ctx, g, box);
+  drawRowLabels(ctx, g, box);
+  drawColLabels(ctx, g, box);
+  drawAxisTitles(ctx, g, box);
+  const {left, top, cellW, cellH} = box;
+  return {
+    left, top, cellW, cellH, rows: g.rows, cols: g.cols,
+    hit(x, y) {
+      const j = Math.floor((x - left) / cellW);
+      const i = Math.floor((y - top) / cellH);
+      return i >= 0 && j >= 0 && i < g.rows && j < g.cols ? [i, j] : null;
+    },
+    cellCenter(i, j) {
+      return [left + (j + 0.5) * cellW, top + (i + 0.5) * cellH];
+    },
+  };
+}
+
+// Where everything goes, in CSS pixels: the label margins, the cell size (square cells for a
+// matrix), whether the column labels are rotated, and the canvas size.
+function layoutGrid(ctx, g) {
   ctx.font = FONT;
   const widest = (labels) => Math.min(LABEL_MAX, Math.max(0, ...labels.map((s) => ctx.measureText(s).width)));
   const rowLabelW = widest(g.rowLabels) + 8;
@@ -56,76 +80,89 @@ export function drawGrid(canvas, g) {
   if (cellW >= 4) [cellW, cellH] = [Math.floor(cellW), Math.max(0.5, cellH >= 4 ? Math.floor(cellH) : cellH)];
   const gridW = cellW * g.cols;
   const gridH = cellH * g.rows;
-  const bottom = bottomFor(rotate);
-  const cssW = Math.ceil(left + gridW + 12);
-  const cssH = Math.ceil(top + gridH + bottom);
+  return {
+    rowLabelW, left, top, cellW, cellH, gridW, gridH, rotate,
+    cssW: Math.ceil(left + gridW + 12), cssH: Math.ceil(top + gridH + bottomFor(rotate)),
+    dpr: window.devicePixelRatio || 1,
+  };
+}
+
+function sizeCanvas(canvas, ctx, {cssW, cssH, dpr}) {
   canvas.width = Math.round(cssW * dpr);
   canvas.height = Math.round(cssH * dpr);
   canvas.style.width = `${cssW}px`;
   canvas.style.height = `${cssH}px`;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, cssW, cssH);
+}
 
-  // cells
-  const pxW = Math.round(gridW * dpr);
-  const pxH = Math.round(gridH * dpr);
-  if (cellW * dpr >= 3 && cellH * dpr >= 3) {
-    for (let i = 0; i < g.rows; i++) {
-      for (let j = 0; j < g.cols; j++) {
-        const k = g.index(i, j);
-        ctx.fillStyle = k < 0 ? '#eeeeee' : g.scale.cssAt(k);
-        ctx.fillRect(left + j * cellW, top + i * cellH, Math.ceil(cellW), Math.ceil(cellH));
-      }
+// One rectangle per cell from a few device pixels per cell on, else one pooled image.
+function drawCells(ctx, g, box) {
+  if (box.cellW * box.dpr >= 3 && box.cellH * box.dpr >= 3) drawCellRects(ctx, g, box);
+  else drawPooledCells(ctx, g, box);
+}
+
+function drawCellRects(ctx, g, {left, top, cellW, cellH}) {
+  for (let i = 0; i < g.rows; i++) {
+    for (let j = 0; j < g.cols; j++) {
+      const k = g.colors[i * g.cols + j];
+      ctx.fillStyle = k < 0 ? '#eeeeee' : g.scale.cssAt(k);
+      ctx.fillRect(left + j * cellW, top + i * cellH, Math.ceil(cellW), Math.ceil(cellH));
     }
-  } else {
-    const w = Math.min(g.cols, Math.max(1, pxW));
-    const h = Math.min(g.rows, Math.max(1, pxH));
-    const best = new Int16Array(w * h).fill(-1);
-    const prio = new Int16Array(w * h).fill(-1);
-    const colAt = Int32Array.from({length: g.cols}, (_, j) => Math.floor((j * w) / g.cols));
-    const row = new Int16Array(g.cols);
-    for (let i = 0; i < g.rows; i++) {
-      const y = Math.floor((i * h) / g.rows) * w;
-      if (g.indexRow) g.indexRow(i, row);
-      else for (let j = 0; j < g.cols; j++) row[j] = g.index(i, j);
-      for (let j = 0; j < g.cols; j++) {
-        const k = row[j];
-        if (k < 0) continue;
-        const p = g.divergent ? Math.abs(k - 128) : k;
-        const at = y + colAt[j];
-        if (p > prio[at]) {
-          prio[at] = p;
-          best[at] = k;
-        }
-      }
-    }
-    const image = new ImageData(w, h);
-    const words = new Uint32Array(image.data.buffer);
-    for (let p = 0; p < words.length; p++) words[p] = best[p] < 0 ? g.scale.noData : g.scale.packed[best[p]];
-    const off = document.createElement('canvas');
-    off.width = w;
-    off.height = h;
-    off.getContext('2d').putImageData(image, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(off, left, top, gridW, gridH);
   }
+}
 
-  // numbers in the cells, when they fit
-  if (g.text && cellW >= 30 && cellH >= 16) {
-    ctx.font = cellW >= 44 ? FONT : SMALL_FONT;
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    for (let i = 0; i < g.rows; i++) {
-      for (let j = 0; j < g.cols; j++) {
-        const text = g.text(i, j);
-        if (text === null) continue;
-        ctx.fillStyle = g.scale.textColorAt(Math.max(0, g.index(i, j)));
-        ctx.fillText(text, left + (j + 0.5) * cellW, top + (i + 0.5) * cellH);
+// The grid as an image of at most one pixel per cell: the cells falling on one device pixel
+// pooled, the strongest colour (farthest from white on a diverging scale) winning.
+function drawPooledCells(ctx, g, {left, top, gridW, gridH, dpr}) {
+  const w = Math.min(g.cols, Math.max(1, Math.round(gridW * dpr)));
+  const h = Math.min(g.rows, Math.max(1, Math.round(gridH * dpr)));
+  const best = new Int16Array(w * h).fill(-1);
+  const prio = new Int16Array(w * h).fill(-1);
+  const colAt = Int32Array.from({length: g.cols}, (_, j) => Math.floor((j * w) / g.cols));
+  for (let i = 0; i < g.rows; i++) {
+    const y = Math.floor((i * h) / g.rows) * w;
+    const row = g.colors.subarray(i * g.cols, (i + 1) * g.cols);
+    for (let j = 0; j < g.cols; j++) {
+      const k = row[j];
+      if (k < 0) continue;
+      const p = g.divergent ? Math.abs(k - 128) : k;
+      const at = y + colAt[j];
+      if (p > prio[at]) {
+        prio[at] = p;
+        best[at] = k;
       }
     }
   }
+  const image = new ImageData(w, h);
+  const words = new Uint32Array(image.data.buffer);
+  for (let p = 0; p < words.length; p++) words[p] = best[p] < 0 ? g.scale.noData : g.scale.packed[best[p]];
+  const off = document.createElement('canvas');
+  off.width = w;
+  off.height = h;
+  off.getContext('2d').putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(off, left, top, gridW, gridH);
+}
 
-  // outlines: diagonal, then highlights (largest confusions, selection), then a marked column
+// The numbers in the cells, when they fit, black or white by the cell's colour.
+function drawCellText(ctx, g, {left, top, cellW, cellH}) {
+  if (!g.text || cellW < 30 || cellH < 16) return;
+  ctx.font = cellW >= 44 ? FONT : SMALL_FONT;
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  for (let i = 0; i < g.rows; i++) {
+    for (let j = 0; j < g.cols; j++) {
+      const text = g.text(i, j);
+      if (text === null) continue;
+      ctx.fillStyle = g.scale.textColorAt(Math.max(0, g.colors[i * g.cols + j]));
+      ctx.fillText(text, left + (j + 0.5) * cellW, top + (i + 0.5) * cellH);
+    }
+  }
+}
+
+// The diagonal, then the highlights (largest confusions, selection), a marked column, the frame.
+function drawOutlines(ctx, g, {left, top, cellW, cellH, gridW, gridH}) {
   if (g.diagonal && cellW >= 4) {
     ctx.strokeStyle = 'rgba(33,33,33,0.55)';
     ctx.lineWidth = 1;
@@ -149,8 +186,10 @@ export function drawGrid(canvas, g) {
   ctx.strokeStyle = '#bdbdbd';
   ctx.lineWidth = 1;
   ctx.strokeRect(left - 0.5, top - 0.5, gridW + 1, gridH + 1);
+}
 
-  // labels
+// A label per row, or every k-th when the rows are thinner than MIN_LABEL_PX.
+function drawRowLabels(ctx, g, {rowLabelW, left, top, cellH}) {
   ctx.font = FONT;
   ctx.fillStyle = '#424242';
   const rowStep = Math.max(1, Math.ceil(MIN_LABEL_PX / cellH));
@@ -159,6 +198,10 @@ export function drawGrid(canvas, g) {
   for (let i = 0; i < g.rows; i += rowStep) {
     ctx.fillText(fitText(ctx, g.rowLabels[i], rowLabelW - 8), left - 6, top + (i + 0.5) * cellH);
   }
+}
+
+// Below the grid, level or rotated by 45 degrees.
+function drawColLabels(ctx, g, {left, top, cellW, gridH, rotate}) {
   const colStep = Math.max(1, Math.ceil((rotate ? 1.5 * MIN_LABEL_PX : MIN_LABEL_PX) / cellW));
   for (let j = 0; j < g.cols; j += colStep) {
     const x = left + (j + 0.5) * cellW;
@@ -177,6 +220,9 @@ export function drawGrid(canvas, g) {
     }
     ctx.restore();
   }
+}
+
+function drawAxisTitles(ctx, g, {left, top, gridW, gridH, cssH}) {
   ctx.fillStyle = '#616161';
   ctx.textAlign = 'center';
   ctx.textBaseline = 'bottom';
@@ -187,16 +233,4 @@ export function drawGrid(canvas, g) {
   ctx.textBaseline = 'middle';
   ctx.fillText(g.yTitle || '', 0, 0);
   ctx.restore();
-
-  return {
-    left, top, cellW, cellH, rows: g.rows, cols: g.cols,
-    hit(x, y) {
-      const j = Math.floor((x - left) / cellW);
-      const i = Math.floor((y - top) / cellH);
-      return i >= 0 && j >= 0 && i < g.rows && j < g.cols ? [i, j] : null;
-    },
-    cellCenter(i, j) {
-      return [left + (j + 0.5) * cellW, top + (i + 0.5) * cellH];
-    },
-  };
 }

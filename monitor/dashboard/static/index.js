@@ -5,19 +5,34 @@ import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from '.
 import {listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
 import {drawGrid} from './heatmap.js';
 
-const SUBSET_ABOVE = 60;  // classes above which the view opens on the most-confused sub-matrix
-const SUBSET_SIZES = [20, 30, 50];
-const TABLE_MAX = 40;  // classes shown up to which the values are also an (invisible) table
 const TOP_CONFUSIONS = 3;  // outlined on the matrix
 const LISTED = 8;  // listed beside it
 const PLAY_MS = 600;
 
 const state = {
-  runs: [], a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
+  runs: [], limits: null, a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
   selected: null, playing: null, layouts: [],
 };
 const timings = {firstMatrixMs: null, lastRedrawMs: null};
 const el = {};
+let resolveReady;
+
+// Handles for the tests and bench/dashboard.py, which import this very module into the page
+// (the same URL gives the same module instance): ready resolves once render() has drawn the
+// first matrix, or said why it cannot.
+export const handles = {
+  ready: new Promise((resolve) => { resolveReady = resolve; }),
+  timings,
+  selectCell: (t, p) => selectCell(0, t, p),
+  setEpoch: (k) => setEpoch(k),
+  // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
+  cellCenter: (panel, t, p) => {
+    const layout = state.layouts[panel];
+    const i = layout ? layout.classes.indexOf(t) : -1;
+    const j = layout ? layout.classes.indexOf(p) : -1;
+    return i >= 0 && j >= 0 ? layout.cellCenter(i, j) : null;
+  },
+};
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -35,23 +50,9 @@ const pct = (v) => `${(100 * v).toFixed(1)}%`;
 
 export async function render() {
   document.head.append(h('link', {rel: 'stylesheet', href: './static/dashboard.css'}));
-  let resolveReady;
-  window.monitorDashboard = {
-    ready: new Promise((resolve) => { resolveReady = resolve; }),
-    timings,
-    selectCell: (t, p) => selectCell(0, t, p),
-    setEpoch: (k) => setEpoch(k),
-    // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
-    cellCenter: (panel, t, p) => {
-      const layout = state.layouts[panel];
-      const i = layout ? layout.classes.indexOf(t) : -1;
-      const j = layout ? layout.classes.indexOf(p) : -1;
-      return i >= 0 && j >= 0 ? layout.cellCenter(i, j) : null;
-    },
-  };
   buildPage();
   try {
-    state.runs = await listRuns();
+    ({runs: state.runs, limits: state.limits} = await listRuns());
   } catch (error) {
     showMessage(`Cannot list the runs: ${error.message}`);
     resolveReady();
@@ -158,10 +159,11 @@ async function chooseRun(panel, index) {
     el.slider.max = String(data.epochs.length - 1);
     el.slider.disabled = data.epochs.length < 2;
     el.play.disabled = data.epochs.length < 2;
-    const big = data.n > SUBSET_ABOVE;
+    const {subsetAbove, subsetSizes} = state.limits;
+    const big = data.n > subsetAbove;
     el.subset.replaceChildren(
-      h('option', {value: 'auto', text: big ? `${SUBSET_SIZES[1]} most confused` : `all ${data.n}`}),
-      ...(big ? SUBSET_SIZES.filter((s) => s !== SUBSET_SIZES[1])
+      h('option', {value: 'auto', text: big ? `${subsetSizes[1]} most confused` : `all ${data.n}`}),
+      ...(big ? subsetSizes.filter((s) => s !== subsetSizes[1])
         .map((s) => h('option', {value: String(s), text: `${s} most confused`})) : []),
       ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
     el.subset.disabled = !big;
@@ -218,8 +220,9 @@ function onKey(event) {
 function shownClasses(data) {
   if (data !== state.a && state.a && data.n === state.a.n) return shownClasses(state.a);
   const all = () => Array.from({length: data.n}, (_, i) => i);
-  if (state.subset === 'all' || (state.subset === 'auto' && data.n <= SUBSET_ABOVE)) return all();
-  const size = state.subset === 'auto' ? SUBSET_SIZES[1] : Number(state.subset);
+  const {subsetAbove, subsetSizes} = state.limits;
+  if (state.subset === 'all' || (state.subset === 'auto' && data.n <= subsetAbove)) return all();
+  const size = state.subset === 'auto' ? subsetSizes[1] : Number(state.subset);  // auto: the middle size
   const key = `${size}`;
   if (data._shownKey !== key) [data._shownKey, data._shown] = [key, data.mostConfused(data.epochs.length - 1, size)];
   return data._shown;
@@ -271,92 +274,130 @@ function drawPanel(p, data, k, width, height) {
   const panel = panelElement(p);
   const canvas = panel.querySelector('canvas');
   const title = panel.querySelector('.panel-title');
-  const step = data.steps[k];
   const classes = shownClasses(data);
-  const names = classes.map((c) => data.names[c]);
-  const subsetNote = classes.length < data.n
-    ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${state.a.steps.at(-1) + 1}` : '';
-  title.textContent = `${runLabel(data)} · epoch ${step + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
-  let grid;
-  let describe;
-  if (state.view === 'recall') {
-    const recalls = data.epochs.map((_, e) => data.recall(e));
-    grid = {
-      rows: classes.length, cols: data.epochs.length, rowLabels: names,
-      colLabels: data.steps.map((s) => String(s + 1)), scale: recallScale,
-      index: (i, j) => (Number.isNaN(recalls[j][classes[i]]) ? -1 : recallScale.index(recalls[j][classes[i]])),
-      text: data.epochs.length <= 12 ? (i, j) => recalls[j][classes[i]].toFixed(2) : null,
-      markCol: k, xTitle: 'Epoch', yTitle: 'True class',
-    };
-    describe = `Recall of ${classes.length} classes over ${data.epochs.length} epochs, epoch ${step + 1} marked`;
-  } else {
-    const now = cellValues(data, k);
-    const diff = state.view === 'diff';
-    const before = diff && k > 0 ? cellValues(data, k - 1) : null;
-    const maxAbs = diff ? Math.max(0.02, sharedMax('maxAbsDiff')) : 0;
-    if (diff) state.diffMax = maxAbs;
-    const maxSupport = sharedMax('maxSupport');
-    const normalized = state.mode === 'normalized';
-    const index = diff
-      ? (i, j) => (before ? diverging.index(divPos(now.share(classes[i], classes[j])
-        - before.share(classes[i], classes[j]), maxAbs)) : 128)
-      : (i, j) => sequential.index(normalized ? Math.sqrt(Math.max(0, now.share(classes[i], classes[j])) || 0)
-        : sqrtPos(now.count(classes[i], classes[j]), maxSupport));
-    // index() a row at a time, for the pooled drawing of large grids
-    const m = data.dense(k);
-    const mBefore = before ? data.dense(k - 1) : null;
-    const rows = data.rowSums(k);
-    const rowsBefore = before ? data.rowSums(k - 1) : null;
-    const indexRow = (i, out) => {
-      const t = classes[i];
-      const base = t * data.n;
-      const inv = rows[t] > 0 ? 1 / rows[t] : 0;
-      if (diff) {
-        const invBefore = before && rowsBefore[t] > 0 ? 1 / rowsBefore[t] : 0;
-        for (let j = 0; j < classes.length; j++) {
-          const d = before ? m[base + classes[j]] * inv - mBefore[base + classes[j]] * invBefore : 0;
-          out[j] = d === 0 ? 128 : diverging.index(divPos(d, maxAbs));
-        }
-      } else {
-        const scale = normalized ? inv : 1 / maxSupport;
-        for (let j = 0; j < classes.length; j++) {
-          const v = m[base + classes[j]];
-          out[j] = v === 0 ? 0 : sequential.index(Math.sqrt(Math.min(1, v * scale)));
-        }
-      }
-    };
-    const text = diff
-      ? (i, j) => {
-        if (!before) return null;
-        const d = now.share(classes[i], classes[j]) - before.share(classes[i], classes[j]);
-        return Math.abs(d) >= 0.005 ? `${d > 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}` : null;
-      }
-      : (i, j) => {
-        const count = now.count(classes[i], classes[j]);
-        if (count === 0) return null;
-        return normalized ? now.share(classes[i], classes[j]).toFixed(2) : String(count);
-      };
-    // the largest confusions among the shown cells
-    const position = positions(data, classes);
-    const outlines = diff ? [] : data.topConfusions(k, TOP_CONFUSIONS, position.shown, !normalized)
-      .map(({t, p: q}) => ({i: position.at[t], j: position.at[q], color: '#c62828', width: 2}));
-    const sel = state.selected;
-    if (sel && sel.panel === p) {
-      const i = classes.indexOf(sel.t);
-      const j = classes.indexOf(sel.p);
-      if (i >= 0 && j >= 0) outlines.push({i, j, color: '#1565c0', width: 3});
-    }
-    grid = {rows: classes.length, cols: classes.length, rowLabels: names, colLabels: names, square: true,
-      scale: diff ? diverging : sequential, divergent: diff, index, indexRow, text, diagonal: true, outlines,
-      xTitle: 'Predicted class', yTitle: 'True class'};
-    describe = diff
-      ? `Change of the row-normalised confusion matrix from epoch ${step} to ${step + 1}`
-      : `Confusion matrix at epoch ${step + 1}, ${normalized ? 'row-normalised' : 'counts'}`;
-    if (diff && !before) title.textContent += ' · no previous epoch';
-  }
+  const {grid, describe, note} = state.view === 'recall' ? recallGrid(data, k, classes)
+    : matrixGrid(p, data, k, classes);
+  title.textContent = panelTitle(data, k, classes) + note;
   canvas.setAttribute('aria-label', `${describe}, ${runLabel(data)}`);
   const layout = drawGrid(canvas, {...grid, width, height});
   return {...layout, data, k, classes};
+}
+
+function panelTitle(data, k, classes) {
+  const subsetNote = classes.length < data.n
+    ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${state.a.steps.at(-1) + 1}` : '';
+  return `${runLabel(data)} · epoch ${data.steps[k] + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
+}
+
+// Per-class recall (rows) over the epochs (columns), epoch k marked.
+function recallGrid(data, k, classes) {
+  const recalls = data.epochs.map((_, e) => data.recall(e));
+  const colors = new Int16Array(classes.length * data.epochs.length);
+  classes.forEach((c, i) => recalls.forEach((recall, j) => {
+    colors[i * data.epochs.length + j] = Number.isNaN(recall[c]) ? -1 : recallScale.index(recall[c]);
+  }));
+  const grid = {
+    rows: classes.length, cols: data.epochs.length, rowLabels: classes.map((c) => data.names[c]),
+    colLabels: data.steps.map((s) => String(s + 1)), scale: recallScale, colors,
+    text: data.epochs.length <= 12 ? (i, j) => recalls[j][classes[i]].toFixed(2) : null,
+    markCol: k, xTitle: 'Epoch', yTitle: 'True class',
+  };
+  const describe = `Recall of ${classes.length} classes over ${data.epochs.length} epochs, `
+    + `epoch ${data.steps[k] + 1} marked`;
+  return {grid, describe, note: ''};
+}
+
+// The confusion matrix at epoch k (matrix view) or its change since epoch k - 1 (diff view).
+function matrixGrid(p, data, k, classes) {
+  const step = data.steps[k];
+  const names = classes.map((c) => data.names[c]);
+  const diff = state.view === 'diff';
+  const normalized = state.mode === 'normalized';
+  let colors;
+  if (diff) {
+    state.diffMax = Math.max(0.02, sharedMax('maxAbsDiff'));
+    colors = diffColors(data, k, classes, state.diffMax);
+  } else {
+    colors = matrixColors(data, k, classes, normalized ? 0 : sharedMax('maxSupport'));
+  }
+  const grid = {rows: classes.length, cols: classes.length, rowLabels: names, colLabels: names, square: true,
+    scale: diff ? diverging : sequential, divergent: diff, colors, diagonal: true,
+    text: diff ? diffText(data, k, classes) : matrixText(data, k, classes, normalized),
+    outlines: matrixOutlines(p, data, k, classes, !diff, normalized),
+    xTitle: 'Predicted class', yTitle: 'True class'};
+  const describe = diff
+    ? `Change of the row-normalised confusion matrix from epoch ${step} to ${step + 1}`
+    : `Confusion matrix at epoch ${step + 1}, ${normalized ? 'row-normalised' : 'counts'}`;
+  return {grid, describe, note: diff && k === 0 ? ' · no previous epoch' : ''};
+}
+
+// Colour indices of the shown cells (row-major), computed once per drawing: the row share
+// (maxSupport 0) or the count over the largest class support, on a square-root scale.
+function matrixColors(data, k, classes, maxSupport) {
+  const n = classes.length;
+  const m = data.dense(k);
+  const rows = data.rowSums(k);
+  const colors = new Int16Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const base = classes[i] * data.n;
+    const total = maxSupport || rows[classes[i]];
+    for (let j = 0; j < n; j++) {
+      const v = m[base + classes[j]];
+      colors[i * n + j] = v === 0 ? 0 : sequential.index(Math.sqrt(Math.min(1, v / total)));
+    }
+  }
+  return colors;
+}
+
+// Colour indices of the change of each shown cell's row share since epoch k - 1 (white at k = 0).
+function diffColors(data, k, classes, maxAbs) {
+  const n = classes.length;
+  const colors = new Int16Array(n * n).fill(128);
+  if (k === 0) return colors;
+  const [m, mBefore] = [data.dense(k), data.dense(k - 1)];
+  const [rows, rowsBefore] = [data.rowSums(k), data.rowSums(k - 1)];
+  for (let i = 0; i < n; i++) {
+    const t = classes[i];
+    const base = t * data.n;
+    const [total, totalBefore] = [rows[t] || Infinity, rowsBefore[t] || Infinity];  // no support: share 0
+    for (let j = 0; j < n; j++) {
+      const d = m[base + classes[j]] / total - mBefore[base + classes[j]] / totalBefore;
+      if (d !== 0) colors[i * n + j] = diverging.index(divPos(d, maxAbs));
+    }
+  }
+  return colors;
+}
+
+function matrixText(data, k, classes, normalized) {
+  const now = cellValues(data, k);
+  return (i, j) => {
+    const count = now.count(classes[i], classes[j]);
+    if (count === 0) return null;
+    return normalized ? now.share(classes[i], classes[j]).toFixed(2) : String(count);
+  };
+}
+
+function diffText(data, k, classes) {
+  if (k === 0) return () => null;
+  const [now, before] = [cellValues(data, k), cellValues(data, k - 1)];
+  return (i, j) => {
+    const d = now.share(classes[i], classes[j]) - before.share(classes[i], classes[j]);
+    return Math.abs(d) >= 0.005 ? `${d > 0 ? '+' : '−'}${Math.abs(d).toFixed(2)}` : null;
+  };
+}
+
+// The largest confusions among the shown cells (matrix view), then the selected cell.
+function matrixOutlines(p, data, k, classes, largest, normalized) {
+  const position = positions(data, classes);
+  const outlines = !largest ? [] : data.topConfusions(k, TOP_CONFUSIONS, position.shown, !normalized)
+    .map(({t, p: q}) => ({i: position.at[t], j: position.at[q], color: '#c62828', width: 2}));
+  const sel = state.selected;
+  if (sel && sel.panel === p) {
+    const i = classes.indexOf(sel.t);
+    const j = classes.indexOf(sel.p);
+    if (i >= 0 && j >= 0) outlines.push({i, j, color: '#1565c0', width: 3});
+  }
+  return outlines;
 }
 
 // One colour scale for both panels (the legend's): the larger of the two runs' ranges.
@@ -430,7 +471,7 @@ function updateList(data, k) {
 
 function updateTable(table, data, k) {
   const classes = data ? shownClasses(data) : [];
-  if (!data || classes.length > TABLE_MAX) {
+  if (!data || classes.length > state.limits.tableMax) {
     table.replaceChildren();
     table.removeAttribute('data-epoch');
     return;
