@@ -1,7 +1,7 @@
 """Class-count thresholds and sizes, named once.
 
 Python reads them from here; the dashboard's JavaScript gets `DASHBOARD_LIMITS` from the
-plugin (its `settings` route), never from copies of its own.
+plugin (with its `runs` route), never from copies of its own.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from werkzeug import wrappers
 
 from monitor import limits
 from monitor.dashboard import metadata
+from monitor.tags import holds_step
 
 STATIC = resources.files("monitor.dashboard").joinpath("static")
 DOWNSAMPLE = 1000  # samples asked per tag: more than any block holds (10)
@@ -110,11 +111,15 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         return ctx, experiment, run, split, entry
 
     def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
-        # The tag follows from the step: one read, no listing of every run (the page asks
-        # for one thumbnail per request, up to 64 per click).
+        # Only this run's tags are listed, and only the block that holds the step is read
+        # (the page asks for one thumbnail per request, up to 64 per click).
         ctx, experiment, run, split = self._where(request)
         step = _int_arg(request, "step")
-        datum = self._read(ctx, experiment, run, [metadata.tag("mistakes", split, step)]).get(step)
+        listing = self._provider.list_tensors(ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME,
+                                              run_tag_filter=provider.RunTagFilter(runs=[run]))
+        wanted = [tag for tag, info in listing.get(run, {}).items()
+                  if _is_series(info, "mistakes", split) and holds_step(tag, step)]
+        datum = self._read(ctx, experiment, run, wanted).get(step) if wanted else None
         if datum is None:
             raise errors.NotFoundError(f"No mistakes for run {run!r}, split {split!r}, step {step}")
         return step, datum.numpy
@@ -176,3 +181,9 @@ def _int_arg(request, name: str) -> int:
 
 def _json(request, body) -> wrappers.Response:
     return http_util.Respond(request, json.dumps(body, separators=(",", ":")), "application/json")
+
+
+def _is_series(info, kind: str, split: str) -> bool:
+    """Whether a listed tag holds our `kind` of data for `split`."""
+    content = metadata.parse_plugin_content(info.plugin_content)
+    return content is not None and content["kind"] == kind and str(content["split"]) == split
