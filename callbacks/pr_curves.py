@@ -8,11 +8,10 @@ from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.limits import PER_CLASS_SCALARS_MAX_CLASSES
+from monitor.limits import PR_CURVES_MAX_CLASSES as MAX_CURVE_CLASSES
+from monitor.limits import PR_CURVES_WORST as WORST_CLASSES
 from monitor.metrics import per_class, pr_curve_counts
 from monitor.tags import block_tag, class_tag
-
-WORST_CLASSES = 10  # curves per epoch above PER_CLASS_SCALARS_MAX_CLASSES classes
-MAX_CURVE_CLASSES = 30  # distinct classes that ever get a curve in one run, above that count
 
 
 class PRCurvesCallback(ValidationSummaryCallback):

@@ -10,6 +10,8 @@ from __future__ import annotations
 DENSE_MAX_CLASSES = 100  # above: the JSONL lists the nonzero cells only
 PER_CLASS_SCALARS_MAX_CLASSES = 30  # above: no per-class scalar tags (they would flood TensorBoard)
 TABLE_ROWS = 10  # above PER_CLASS_SCALARS_MAX_CLASSES, the table shows the 10 worst and the 10 best
+PR_CURVES_WORST = 10  # curves per epoch above PER_CLASS_SCALARS_MAX_CLASSES classes
+PR_CURVES_MAX_CLASSES = 30  # distinct classes that ever get a curve in one run, above that count
 EPOCHS_PER_TAG = 10  # TensorBoard keeps 10 images / texts / plugin tensors per tag by default
 
 # Pictures
