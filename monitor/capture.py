@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from monitor.limits import DISTRIBUTION_TOLERANCE
 from monitor.settings import SuiteOptions
 
 DEFAULTS = SuiteOptions()
@@ -467,7 +468,7 @@ def _to_probabilities(y_pred, from_logits: bool | None):
     # Unknown: rows that already are distributions stay, anything else is logits.
     is_dist = tf.logical_and(
         tf.reduce_all(y_pred >= 0.0, axis=-1),
-        tf.abs(tf.reduce_sum(y_pred, axis=-1) - 1.0) < 1e-3,
+        tf.abs(tf.reduce_sum(y_pred, axis=-1) - 1.0) < DISTRIBUTION_TOLERANCE,
     )
     return tf.where(is_dist[:, None], y_pred, tf.nn.softmax(y_pred, axis=-1))
 

@@ -14,6 +14,11 @@ PR_CURVES_WORST = 10  # curves per epoch above PER_CLASS_SCALARS_MAX_CLASSES cla
 PR_CURVES_MAX_CLASSES = 30  # distinct classes that ever get a curve in one run, above that count
 EPOCHS_PER_TAG = 10  # TensorBoard keeps 10 images / texts / plugin tensors per tag by default
 
+# Outputs of unknown kind: a row of non-negative values summing to 1 within this is a distribution
+# (kept as probabilities), anything else is logits (softmax applied). The capture (TensorFlow, in
+# the validation pass) and predict.py (numpy) apply the same rule.
+DISTRIBUTION_TOLERANCE = 1e-3
+
 # Pictures
 ANNOTATE_MAX_CLASSES = 30  # above: the matrix as an unannotated image + the most-confused classes
 MOST_CONFUSED = 12  # classes in that annotated sub-matrix

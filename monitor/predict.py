@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.errors import MonitorError
+from monitor.limits import DISTRIBUTION_TOLERANCE
 from monitor.recipes import model_input
 from monitor.runfiles import matrices, model_file, record
 
@@ -262,5 +263,5 @@ def _probabilities(outputs: np.ndarray, from_logits: bool | None) -> np.ndarray:
         return softmax(outputs)
     if from_logits is False:
         return outputs
-    is_dist = (outputs >= 0).all(axis=1) & (np.abs(outputs.sum(axis=1) - 1) < 1e-3)
+    is_dist = (outputs >= 0).all(axis=1) & (np.abs(outputs.sum(axis=1) - 1) < DISTRIBUTION_TOLERANCE)
     return np.where(is_dist[:, None], outputs, softmax(outputs))
