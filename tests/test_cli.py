@@ -1,4 +1,4 @@
-"""train.py as a user runs it: real data subsets, real event files, real errors."""
+"""train.py as a user runs it: data subsets (the synthetic data sets), real event files, real errors."""
 
 import functools
 import io
@@ -18,10 +18,9 @@ from monitor.config import RunConfig
 from monitor.data import load_splits
 from monitor.training import seeded_model
 from tests.helpers import read_tags
+from tests.synthetic_data import SIZES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
-needs_data = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set (real data sets)")
 
 
 def run_cli(*args, env=None, timeout=600):
@@ -29,15 +28,15 @@ def run_cli(*args, env=None, timeout=600):
                           text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
-@needs_data
 @pytest.mark.parametrize(("dataset", "model", "classes"), [
     ("mnist", "simple", [str(i) for i in range(10)]),
     ("cifar10", "dropout", ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                             "ship", "truck"]),
 ])
-def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
+def test_cli_run_end_to_end(tmp_path, synthetic_data_dir, dataset, model, classes):
+    data_dir = str(synthetic_data_dir)
     out = run_cli("--model", model, "--dataset", dataset, "--limit", "300", "--epochs", "2",
-                  "--batch-size", "64", "--logdir", str(tmp_path), "--run-name", "r")
+                  "--batch-size", "64", "--logdir", str(tmp_path), "--run-name", "r", "--data-dir", data_dir)
     assert out.returncode == 0, out.stderr[-3000:]
     run_dir = tmp_path / "r"
     assert f"Run directory: {run_dir}" in out.stdout and f"tensorboard --logdir {tmp_path}" in out.stdout
@@ -64,13 +63,15 @@ def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
     for split in ("train", "validation", "test"):
         assert 0.0 <= metrics["final"][split]["accuracy"] <= 1.0
     prov = metrics["provenance"]
-    assert prov["data_source"].startswith(DATA_DIR.rstrip("/")) or os.path.samefile(
-        os.path.dirname(prov["data_source"]), DATA_DIR)
+    assert prov["data_source"].startswith(data_dir.rstrip("/")) or os.path.samefile(
+        os.path.dirname(prov["data_source"]), data_dir)
     assert len(prov["data_sha256"]) == 64 and prov["packages"]["keras"]
     cm = pd.read_csv(run_dir / "confusion_matrix_test.csv", index_col=0, dtype={0: str})
     assert [str(i) for i in cm.index] == classes and list(cm.columns) == classes
-    assert cm.to_numpy().sum() == 10_000  # the whole, untouched test split
-    assert np.trace(cm.to_numpy()) / 10_000 == pytest.approx(metrics["final"]["test"]["accuracy"], abs=1e-4)
+    test_size = SIZES[dataset][1]  # the real files hold 10,000: the real_data tests in test_data.py
+    assert cm.to_numpy().sum() == test_size  # the whole, untouched test split
+    assert np.trace(cm.to_numpy()) / test_size == pytest.approx(metrics["final"]["test"]["accuracy"],
+                                                                abs=1e-4)
     with open(run_dir / "validation_confusion_matrices.jsonl") as f:
         assert [np.sum(json.loads(line)["counts"]) for line in f] == [90, 90]
 
@@ -82,14 +83,13 @@ def test_cli_run_end_to_end(tmp_path, dataset, model, classes):
     assert reload.stdout.split()[-1] == str(built.count_params())
 
 
-@needs_data
-def test_early_stopping_saves_and_reports_the_restored_epoch(tmp_path, monkeypatch):
+def test_early_stopping_saves_and_reports_the_restored_epoch(tmp_path, monkeypatch, synthetic_data_dir):
     """val_loss never "improves" by 100, so epoch 1 stays best and patience 1 stops after epoch 2."""
     monkeypatch.setattr(keras.callbacks, "EarlyStopping",
                         functools.partial(keras.callbacks.EarlyStopping, min_delta=100.0))
     config = RunConfig(model="simple", dataset="mnist", epochs=6, batch_size=64, early_stopping=1,
                        limit=300, logdir=str(tmp_path), run_name="es")
-    splits = load_splits("mnist", DATA_DIR, 0.3, 42, 300)
+    splits = load_splits("mnist", str(synthetic_data_dir), 0.3, 42, 300)
     printed = io.StringIO()
     record = training.run(config, splits, out=printed)
     assert "(2 epochs, " in printed.getvalue()
@@ -185,15 +185,15 @@ def test_help_explains_every_flag():
         assert flag in out.stdout
 
 
-@needs_data
-def test_ctrl_c_keeps_every_finished_epoch(tmp_path):
+def test_ctrl_c_keeps_every_finished_epoch(tmp_path, synthetic_data_dir):
     """SIGINT mid-run: exit 130, metrics.json says interrupted, every finished epoch has its images."""
     import signal
     import time
 
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "train.py"), "--model", "simple", "--dataset", "mnist",
-         "--limit", "300", "--epochs", "200", "--logdir", str(tmp_path), "--run-name", "r"],
+         "--limit", "300", "--epochs", "200", "--logdir", str(tmp_path), "--run-name", "r",
+         "--data-dir", str(synthetic_data_dir)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     matrices = tmp_path / "r" / "validation_confusion_matrices.jsonl"
     deadline = time.time() + 240

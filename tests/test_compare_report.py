@@ -1,8 +1,8 @@
 """Comparing runs, HParams, report.html: `train.py --model simple twoblock` end to end.
 
-Two tiny MNIST runs in one call; read back the HParams summaries (event files and the
-real TensorBoard's hparams API), the comparison, and each run's report.html, which a
-real headless browser opens from disk.
+Two tiny MNIST runs (the synthetic stand-in, tests/synthetic_data.py) in one call; read back
+the HParams summaries (event files and the real TensorBoard's hparams API), the comparison, and
+each run's report.html, which a real headless browser opens from disk.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ from tests.helpers import accumulator
 from tests.tb_server import tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
 MODELS = ("simple", "twoblock")
 SECTIONS = {"summary", "flags", "curves", "confusion", "per-class", "confused-pairs", "predictions",
             "provenance"}
-pytestmark = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set (real data sets)")
 
 
 def _cli(*args, timeout=900) -> subprocess.CompletedProcess:
@@ -41,10 +39,11 @@ def _cli(*args, timeout=900) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def parent(tmp_path_factory) -> Path:
+def parent(tmp_path_factory, synthetic_data_dir) -> Path:
     logdir = tmp_path_factory.mktemp("compare")
     done = _cli("train.py", "--model", *MODELS, "--dataset", "mnist", "--limit", "400", "--epochs", "2",
-                "--logdir", str(logdir), "--run-name", "pair", "--data-dir", DATA_DIR)
+                "--logdir", str(logdir), "--run-name", "pair",
+                "--data-dir", str(synthetic_data_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| simple |" in done.stdout and "| twoblock |" in done.stdout
     return logdir / "pair"

@@ -1,6 +1,7 @@
 """The dashboard plugin served by the real `tensorboard`, with both of its loaders.
 
-Logs: a 12-epoch `train.py` run (validation every epoch and the test split) and a
+Logs: a 12-epoch `train.py` run on the synthetic MNIST (tests/synthetic_data.py; validation every
+epoch and the test split) and a
 synthetic 150-epoch log written with the dashboard's own summary writers. Each server
 (`--load_fast=true`: the Rust data server; `--load_fast=false`: the Python loader)
 must list the plugin as active and serve every epoch, with counts equal to the run's
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -30,20 +30,18 @@ from tests.synthetic_logs import write_run
 from tests.tb_server import get, get_json, tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
 EPOCHS = 12
 SYNTHETIC_EPOCHS = 150
 PLUGIN = f"/data/plugin/{metadata.PLUGIN_NAME}"
-pytestmark = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set (real data sets)")
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory) -> Path:
+def logdir(tmp_path_factory, synthetic_data_dir) -> Path:
     root = tmp_path_factory.mktemp("dashboard_logs")
     done = subprocess.run(
         [sys.executable, "train.py", "--model", "simple", "--dataset", "mnist", "--limit", "800",
          "--epochs", str(EPOCHS), "--logdir", str(root), "--run-name", "mnist-simple",
-         "--data-dir", DATA_DIR],
+         "--data-dir", str(synthetic_data_dir)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     matrices = write_run(root / "synthetic" / "monitor", classes=12, epochs=SYNTHETIC_EPOCHS)

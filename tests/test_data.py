@@ -493,13 +493,41 @@ def test_file_sha256(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# real data (cheap: mnist only)
+# the synthetic data sets the end-to-end tests train on (tests/synthetic_data.py)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("MONITOR_DATA_DIR"),
-    reason="set MONITOR_DATA_DIR to a folder with mnist.npz to test the real data",
-)
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_the_synthetic_data_sets_load_split_and_are_learnable(synthetic_data_dir, name):
+    from tests import synthetic_data
+
+    ds = data.load(name, str(synthetic_data_dir))
+    n_train, n_test = synthetic_data.SIZES[name]
+    assert ds.x_train.shape == (n_train, *data.IMAGE_SHAPES[name])
+    assert ds.x_test.shape == (n_test, *data.IMAGE_SHAPES[name])
+    assert ds.source == str(synthetic_data_dir / f"{name}.npz")
+    assert ds.class_names == data.CLASS_NAMES[name]
+    for y in (ds.y_train, ds.y_test):  # every class, about equally often
+        assert np.bincount(y, minlength=10).min() >= len(y) // 10 - len(y) // 10 // 2
+    splits = data.load_splits(name, str(synthetic_data_dir), 0.3, 42, 300)
+    assert set(splits.y_val.tolist()) == set(range(10))
+    # a learnable signal: the nearest class mean of the training images gets most test images right,
+    # but the wrong labels keep anything from being perfect
+    flat = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float64)
+    means = np.stack([flat[ds.y_train == k].mean(axis=0) for k in range(10)])
+    test = ds.x_test.reshape(len(ds.x_test), -1).astype(np.float64)
+    predicted = ((test[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assert 0.8 <= np.mean(predicted == ds.y_test) < 1.0
+    with np.load(synthetic_data_dir / f"{name}.npz") as raw:  # the same files, byte for byte, every time
+        for key, value in synthetic_data.arrays(name).items():
+            np.testing.assert_array_equal(raw[key], value)
+            assert raw[key].dtype == np.uint8
+
+
+# --------------------------------------------------------------------------
+# real data (cheap: the files are read, nothing is trained)
+
+
+@pytest.mark.real_data
 def test_real_mnist_via_env():
     ds = data.load("mnist")
     assert ds.x_train.shape == (60000, 28, 28, 1)
@@ -507,3 +535,16 @@ def test_real_mnist_via_env():
     assert ds.y_train.shape == (60000,)
     assert len(np.unique(ds.y_train)) == 10
     assert len(ds.class_names) == 10
+
+
+@pytest.mark.real_data
+def test_real_data_sizes_and_the_limit_message(real_data_dir):
+    """The real files' sizes, which the synthetic end-to-end tests cannot assert: the whole CIFAR-10
+    test split (10,000 images, what test_cli's confusion matrix sums to on real data) and the
+    message of a --limit beyond the 60,000 real MNIST training images (test_resume's "limit" case)."""
+    ds = data.load("cifar10", real_data_dir)
+    assert ds.x_train.shape == (50000, 32, 32, 3) and ds.x_test.shape == (10000, 32, 32, 3)
+    assert ds.y_test.shape == (10000,) and len(np.unique(ds.y_test)) == 10
+    with pytest.raises(DataError) as info:
+        data.load_splits("mnist", real_data_dir, 0.3, 42, 99999999)
+    assert "--limit 99999999 is more than the 60000 training images of mnist" in str(info.value)

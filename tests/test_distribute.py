@@ -16,8 +16,6 @@ from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
 from tests.helpers import NAMES, read_tags, tiny_data, tiny_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
-needs_data = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set")
 
 MIRRORED_SCRIPT = """
 import json, sys
@@ -84,8 +82,7 @@ def _free_ports(n):
     return ports
 
 
-@needs_data
-def test_two_multiworker_train_py_processes_write_one_run(tmp_path):
+def test_two_multiworker_train_py_processes_write_one_run(tmp_path, synthetic_data_dir):
     logdir = tmp_path / "logs"
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -98,8 +95,8 @@ def test_two_multiworker_train_py_processes_write_one_run(tmp_path):
         procs.append(subprocess.Popen(
             [sys.executable, "train.py", "--model", "simple", "--dataset", "mnist", "--limit", "300",
              "--epochs", "2", "--strategy", "multiworker", "--run-name", "mw", "--logdir", str(logdir),
-             "--data-dir", DATA_DIR], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True))
+             "--data-dir", str(synthetic_data_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=420) for p in procs]
     for p, (out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, (out + err)[-3000:]

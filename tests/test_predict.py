@@ -1,4 +1,5 @@
-"""predict.py on real files: CIFAR-10 and MNIST test images saved as PNG and JPEG, at the model's size
+"""predict.py on real files: CIFAR-10 and MNIST test images (of the synthetic stand-ins,
+tests/synthetic_data.py) saved as PNG and JPEG, at the model's size
 and at others, colour, grey and 16-bit grey, EXIF-rotated, and files that are not images at all.
 
 Two 1-epoch runs (train.py subprocesses): `simple` on CIFAR-10 (pixels scaled to [0, 1], softmax
@@ -30,8 +31,6 @@ from monitor.recipes import recipe
 from monitor.training import prepare_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
-pytestmark = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set (real data sets)")
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MODELS = {"cifar10": "simple", "mnist": "tutorial"}
 
@@ -46,20 +45,22 @@ def _predict(*args) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory, synthetic_data_dir) -> dict[str, Path]:
     logdir = tmp_path_factory.mktemp("predict_runs")
     out = {}
     for dataset, model in MODELS.items():
         done = _cli("train.py", "--model", model, "--dataset", dataset, "--limit", "600", "--epochs", "1",
-                    "--logdir", str(logdir), "--run-name", dataset, "--data-dir", DATA_DIR)
+                    "--logdir", str(logdir), "--run-name", dataset,
+                    "--data-dir", synthetic_data_dir)
         assert done.returncode == 0, done.stderr[-2000:]
         out[dataset] = logdir / dataset
     return out
 
 
 @pytest.fixture(scope="module")
-def test_images() -> dict[str, np.ndarray]:
-    with np.load(Path(DATA_DIR) / "cifar10.npz") as cifar, np.load(Path(DATA_DIR) / "mnist.npz") as mnist:
+def test_images(synthetic_data_dir) -> dict[str, np.ndarray]:
+    folder = synthetic_data_dir
+    with np.load(folder / "cifar10.npz") as cifar, np.load(folder / "mnist.npz") as mnist:
         return {"cifar10": cifar["x_test"][:8], "mnist": mnist["x_test"][:4]}
 
 

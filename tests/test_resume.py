@@ -1,8 +1,8 @@
 """Killed, terminated and broken runs: resume with every epoch once, clear stops, clear refusals.
 
-train.py runs as a subprocess on a small MNIST subset, as a user (or a cluster) would
-run and kill it. What survives is read back with EventAccumulator and with the real
-`tensorboard` server (its default loader) on 127.0.0.1.
+train.py runs as a subprocess on a small subset of the synthetic MNIST (tests/synthetic_data.py),
+as a user (or a cluster) would run and kill it. What survives is read back with EventAccumulator
+and with the real `tensorboard` server (its default loader) on 127.0.0.1.
 """
 
 import json
@@ -21,22 +21,26 @@ from callbacks.confusion_matrix import MATRICES_FILE
 from monitor.errors import MonitorError
 from monitor.runs import load_model_safely
 from tests.helpers import read_tags
+from tests.synthetic_data import SIZES
 from tests.tb_server import get_json, tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = os.environ.get("MONITOR_DATA_DIR")
-needs_data = pytest.mark.skipif(not DATA_DIR, reason="MONITOR_DATA_DIR is not set (real data sets)")
+DATA_DIR = None  # the synthetic data's folder, set for every test by `_synthetic_data`
 EPOCHS = 4
 BATCHES = 27  # 1,200 images, 30% held out: 840 / batch 32
 ARGS = ["--model", "simple", "--dataset", "mnist", "--limit", "1200", "--epochs", str(EPOCHS)]
 
 
+@pytest.fixture(autouse=True)
+def _synthetic_data(synthetic_data_dir, monkeypatch):
+    """Every train.py here reads the synthetic data, whatever $MONITOR_DATA_DIR says."""
+    monkeypatch.setattr(sys.modules[__name__], "DATA_DIR", str(synthetic_data_dir))
+
+
 def train(logdir, *args, env=None, wait=True):
     command = [sys.executable, str(ROOT / "train.py"), *args]
     if "--resume" not in args:
-        command += [*ARGS, "--logdir", str(logdir)]
-    if DATA_DIR and "--resume" not in args:
-        command += ["--data-dir", DATA_DIR]
+        command += [*ARGS, "--logdir", str(logdir), "--data-dir", DATA_DIR]
     environment = {**os.environ, "CI": "1", **(env or {})}
     if not wait:
         return subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE,
@@ -109,7 +113,6 @@ def assert_server_shows_every_epoch_once(logdir: Path, run: str) -> None:
             assert steps == list(range(EPOCHS)), (tag, steps)
 
 
-@needs_data
 def test_sigkill_after_the_second_epoch_then_resume_gives_the_uninterrupted_run(tmp_path):
     full = train(tmp_path, "--run-name", "full")
     assert full.returncode == 0, full.stderr[-3000:]
@@ -133,7 +136,6 @@ def test_sigkill_after_the_second_epoch_then_resume_gives_the_uninterrupted_run(
     assert not (run_dir / "backup").exists()
 
 
-@needs_data
 def test_a_kill_between_summaries_and_backup_resumes_without_duplicates(tmp_path):
     killed = train(tmp_path, "--run-name", "r", env={"MONITOR_FAULT_INJECTION": "kill-before-commit:2"})
     assert killed.returncode == -signal.SIGKILL
@@ -149,7 +151,6 @@ def test_a_kill_between_summaries_and_backup_resumes_without_duplicates(tmp_path
     assert_server_shows_every_epoch_once(tmp_path, "r")
 
 
-@needs_data
 def test_sigterm_records_an_interrupted_run_that_resumes(tmp_path):
     process = train(tmp_path, "--run-name", "t", wait=False)
     run_dir = tmp_path / "t"
@@ -168,7 +169,6 @@ def test_sigterm_records_an_interrupted_run_that_resumes(tmp_path):
     assert_every_epoch_once(run_dir)
 
 
-@needs_data
 def test_a_non_finite_loss_stops_the_run_with_exit_code_3(tmp_path):
     out = train(tmp_path, "--run-name", "nan", "--learning-rate", "1e5")
     assert out.returncode == 3, out.stderr[-3000:]
@@ -209,7 +209,8 @@ def running_run(tmp_path):
 
 
 @pytest.mark.parametrize(("case", "expected"), [
-    ("limit", "--limit 99999999 is more than the 60000 training images of mnist"),
+    # 60000 with the real MNIST: test_data.py::test_real_data_sizes_and_the_limit_message
+    ("limit", f"--limit 99999999 is more than the {SIZES['mnist'][0]} training images of mnist"),
     ("not_a_run", "not a run directory"),
     ("completed", "already completed"),
     ("other_model", "--model baseline conflicts with the run being resumed"),
@@ -219,11 +220,9 @@ def running_run(tmp_path):
 ])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, completed_run, running_run, case,
                                                          expected):
-    if case == "limit" and not DATA_DIR:
-        pytest.skip("MONITOR_DATA_DIR is not set (real data sets)")
     logdir = tmp_path / "logs"
     args = {
-        "limit": [*ARGS[:4], "--limit", "99999999", "--logdir", str(logdir), "--data-dir", DATA_DIR or ""],
+        "limit": [*ARGS[:4], "--limit", "99999999", "--logdir", str(logdir), "--data-dir", DATA_DIR],
         "not_a_run": ["--resume", str(tmp_path)],
         "completed": ["--resume", str(completed_run)],
         "other_model": ["--resume", str(running_run), "--model", "baseline"],
