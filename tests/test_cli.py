@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 import train
-from monitor import training
-from monitor.config import RunConfig
 from monitor.data import load_splits
-from monitor.training import seeded_model
+from monitor.settings import RunConfig
+from runner import training
+from runner.inputs import seeded_model
 from tests.helpers import read_tags
 from tests.synthetic_data import SIZES
 

@@ -22,10 +22,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
 from monitor.dashboard import metadata
-from monitor.dashboard.summary import dense_matrix
-from monitor.runs import TEST_CONFUSION_FILE
+from monitor.runfiles.matrices import FILE as MATRICES_FILE
+from monitor.runfiles.matrices import decode as matrix_from_record
+from monitor.runfiles.matrices import dense_matrix
+from monitor.runfiles.test_confusion import FILE as TEST_CONFUSION_FILE
 from tests.synthetic_logs import write_run
 from tests.tb_server import get, get_json, tensorboard
 

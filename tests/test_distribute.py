@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from callbacks import close_suite, monitoring_callbacks
-from callbacks.confusion_matrix import MATRICES_FILE, matrix_from_record
+from monitor.runfiles.matrices import FILE as MATRICES_FILE
+from monitor.runfiles.matrices import decode as matrix_from_record
 from tests.helpers import NAMES, read_tags, tiny_data, tiny_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

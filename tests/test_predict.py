@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from monitor.recipes import recipe
-from monitor.training import prepare_arrays
+from runner.inputs import prepare_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -17,9 +17,9 @@ from pathlib import Path
 import keras
 import pytest
 
-from callbacks.confusion_matrix import MATRICES_FILE
 from monitor.errors import MonitorError
-from monitor.runs import load_model_safely
+from monitor.runfiles.matrices import FILE as MATRICES_FILE
+from monitor.runfiles.model_file import load as load_model_safely
 from tests.helpers import read_tags
 from tests.synthetic_data import SIZES
 from tests.tb_server import get_json, tensorboard
@@ -37,8 +37,11 @@ def _synthetic_data(synthetic_data_dir, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "DATA_DIR", str(synthetic_data_dir))
 
 
-def train(logdir, *args, env=None, wait=True):
-    command = [sys.executable, str(ROOT / "train.py"), *args]
+def train(logdir, *args, env=None, wait=True, fault=None):
+    """train.py with `args`; `fault` (e.g. "kill-before-commit:2") runs it through
+    tests/fault_injection.py, which injects the fault through runner.hooks.RunHooks."""
+    entry = [str(ROOT / "tests" / "fault_injection.py"), fault] if fault else [str(ROOT / "train.py")]
+    command = [sys.executable, *entry, *args]
     if "--resume" not in args:
         command += [*ARGS, "--logdir", str(logdir), "--data-dir", DATA_DIR]
     environment = {**os.environ, "CI": "1", **(env or {})}
@@ -137,7 +140,7 @@ def test_sigkill_after_the_second_epoch_then_resume_gives_the_uninterrupted_run(
 
 
 def test_a_kill_between_summaries_and_backup_resumes_without_duplicates(tmp_path):
-    killed = train(tmp_path, "--run-name", "r", env={"MONITOR_FAULT_INJECTION": "kill-before-commit:2"})
+    killed = train(tmp_path, "--run-name", "r", fault="kill-before-commit:2")
     assert killed.returncode == -signal.SIGKILL
     run_dir = tmp_path / "r"
     # epoch 2's summaries are on disk, its backup is not: the run holds epoch 2 once, uncommitted
@@ -184,7 +187,7 @@ def test_a_non_finite_loss_stops_the_run_with_exit_code_3(tmp_path):
 
 
 def test_metrics_json_writes_non_finite_numbers_as_null(tmp_path):
-    from monitor.runs import write_json
+    from monitor.runfiles.record import write_json
 
     write_json(str(tmp_path / "m.json"),
                {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": -float("inf")}})
