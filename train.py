@@ -124,12 +124,13 @@ def _splits_key(c) -> tuple:
 def train_all(configs: list, resume_dir: str | None, hooks) -> tuple[list[str], bool]:
     """Every data set checked, then each run in turn; (run directories, whether one failed)."""
     from monitor.data import load_splits
-    from runner.training import NonFiniteLoss, run
 
     all_splits = {}
-    for c in configs:  # every data set checked before the first run starts
+    for c in configs:  # every data set checked before the first run starts (and TensorFlow loads)
         if _splits_key(c) not in all_splits:
             all_splits[_splits_key(c)] = load_splits(*_splits_key(c))
+    from runner.training import NonFiniteLoss, run
+
     failed, run_dirs = False, []
     for c in configs:
         try:

@@ -136,7 +136,7 @@ def prepare(r: Run) -> tuple[keras.Model, dict]:
     r.writers = SummaryWriters(r.run_dir, writing=r.chief)
     if not r.resumed:  # a resumed run has its flags text and graph already
         r.writers.submit(SUITE_DIR, lambda: summaries.text("run/flags", flags_markdown(c), 0))
-    r.record = status.started(r, model) if r.chief else {}
+    r.record = status.started(r, model)
     if r.chief:
         record.write(r.run_dir, status.with_epochs(r.record, r.initial_epoch,
                                                    r.backup.history if r.backup else {}))
