@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
@@ -70,16 +69,6 @@ def _add_flag(group, f) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, Slurm, Kubernetes), unwound like Ctrl-C; exit code 143."""
-
-    signal_name = "SIGTERM"
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 def _single(values):
@@ -154,6 +143,8 @@ def compare(run_dirs: list[str], logdir: str) -> None:
 
 def interrupted(interrupt: KeyboardInterrupt) -> int:
     """Say what an interrupt kept and how to resume; the exit code (130, or 143 for SIGTERM)."""
+    from runner.interrupts import Terminated
+
     terminated = isinstance(interrupt, Terminated)
     what = "terminated (SIGTERM)" if terminated else "interrupted"
     record = getattr(interrupt, "record", None)  # set by runner.fitting.fit
@@ -169,9 +160,10 @@ def main(argv=None, hooks=None) -> int:
     """train.py; `hooks` (a `runner.hooks.RunHooks`) is the seam tests inject faults through."""
     args = parse_args(argv)
     from monitor.errors import MonitorError
+    from runner import interrupts
     from runner.hooks import NONE
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    interrupts.install()
     try:
         configs = run_configs(args, argv)  # flags checked before TensorFlow loads: errors come at once
         run_dirs, failed = train_all(configs, args.resume, hooks or NONE)

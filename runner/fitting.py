@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from callbacks.suite import seconds_on_training_thread
 from monitor.runfiles import backups, record
-from runner import status
+from runner import interrupts, status
 from runner.inputs import datasets
 
 
@@ -36,6 +36,7 @@ def fit(r, model, callbacks: dict) -> FitResult:
                   shuffle=False, initial_epoch=r.initial_epoch,
                   verbose=2 if os.environ.get("CI") else "auto")
     except KeyboardInterrupt as interrupt:
+        interrupts.clear()  # honoured: nothing left to raise again
         r.writers.close()  # every queued summary, and the commit of the last finished epoch
         if r.chief and (last := backups.latest(r.run_dir)) is not None:
             interrupt.record = status.interrupted(r.record, getattr(interrupt, "signal_name", "SIGINT"),

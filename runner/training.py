@@ -32,6 +32,7 @@ from runner import finish, status
 from runner.fitting import FitResult, fit
 from runner.hooks import NONE, RunHooks
 from runner.inputs import seeded_model
+from runner.interrupts import ReRaiseInterrupt
 
 
 class NonFiniteLoss(MonitorError):
@@ -164,7 +165,7 @@ def _callbacks(r: Run) -> dict:
             on_commit=lambda done, hist: record.write(r.run_dir, status.with_epochs(r.record, done, hist)),
             before_commit=r.hooks.before_commit))
         ordered.extend(r.hooks.callbacks)
-    roles["all"] = ordered
+    roles["all"] = [ReRaiseInterrupt(), *ordered]
     return roles
 
 
