@@ -143,7 +143,7 @@ def compare(run_dirs: list[str], logdir: str) -> None:
 
 def interrupted(interrupt: KeyboardInterrupt) -> int:
     """Say what an interrupt kept and how to resume; the exit code (130, or 143 for SIGTERM)."""
-    from runner.interrupts import Terminated
+    from monitor.interrupts import Terminated
 
     terminated = isinstance(interrupt, Terminated)
     what = "terminated (SIGTERM)" if terminated else "interrupted"
@@ -159,8 +159,8 @@ def interrupted(interrupt: KeyboardInterrupt) -> int:
 def main(argv=None, hooks=None) -> int:
     """train.py; `hooks` (a `runner.hooks.RunHooks`) is the seam tests inject faults through."""
     args = parse_args(argv)
+    from monitor import interrupts
     from monitor.errors import MonitorError
-    from runner import interrupts
     from runner.hooks import NONE
 
     interrupts.install()

@@ -11,6 +11,7 @@ from callbacks.non_finite_loss import StopOnNonFiniteLoss
 from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
+from callbacks.reraise_interrupt import ReRaiseInterrupt
 from callbacks.suite import close_suite, monitoring_callbacks, seconds_on_training_thread
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.settings import SuiteOptions
@@ -23,6 +24,7 @@ __all__ = [
     "PRCurvesCallback",
     "PerClassMetricsCallback",
     "PredictionGridCallback",
+    "ReRaiseInterrupt",
     "StopOnNonFiniteLoss",
     "SuiteOptions",
     "ValidationCaptureCallback",

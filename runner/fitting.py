@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass
 
 from callbacks.suite import seconds_on_training_thread
+from monitor import interrupts
 from monitor.runfiles import backups, record
-from runner import interrupts, status
+from runner import status
 from runner.inputs import datasets
 
 

@@ -19,6 +19,7 @@ import keras
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.epoch_backup import EpochBackupCallback
 from callbacks.non_finite_loss import StopOnNonFiniteLoss
+from callbacks.reraise_interrupt import ReRaiseInterrupt
 from callbacks.suite import monitoring_callbacks
 from monitor import data as data_mod
 from monitor import runs, summaries
@@ -32,7 +33,6 @@ from runner import finish, status
 from runner.fitting import FitResult, fit
 from runner.hooks import NONE, RunHooks
 from runner.inputs import seeded_model
-from runner.interrupts import ReRaiseInterrupt
 
 
 class NonFiniteLoss(MonitorError):

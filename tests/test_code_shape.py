@@ -156,7 +156,8 @@ def test_readers_of_a_run_need_no_tensorflow(tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 1000 and (tmp_path / "prediction_grid.png").exists()
 
 
-@pytest.mark.parametrize("module", ["monitor.runfiles", "monitor.settings", "monitor.tags", "monitor.limits"])
+@pytest.mark.parametrize("module", ["monitor.runfiles", "monitor.settings", "monitor.tags", "monitor.limits",
+                                    "monitor.interrupts"])
 def test_light_modules_import_without_tensorflow(module):
     code = f"import sys, {module}; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -9,7 +9,8 @@ import sys
 import keras
 import pytest
 
-from runner import interrupts
+from callbacks import ReRaiseInterrupt
+from monitor import interrupts
 from tests.helpers import tiny_data, tiny_model
 
 
@@ -56,7 +57,7 @@ def test_the_kept_interrupt_is_raised_again_at_the_next_batch(installed, monkeyp
     monkeypatch.setattr(sys, "unraisablehook", lambda info: None)
     seen: list[int] = []
     with pytest.raises(KeyboardInterrupt):
-        _fit([interrupts.ReRaiseInterrupt()], seen)
+        _fit([ReRaiseInterrupt()], seen)
     assert seen == [0, 1]  # stopped in the epoch after the swallowed interrupt
 
 
@@ -66,4 +67,4 @@ def test_sigterm_is_kept_as_terminated(installed):
         for _ in range(100_000):
             pass
     with pytest.raises(interrupts.Terminated):
-        interrupts.ReRaiseInterrupt().on_epoch_end(0)
+        ReRaiseInterrupt().on_epoch_end(0)

@@ -3,15 +3,13 @@
 A signal raises KeyboardInterrupt (`Terminated` for SIGTERM) wherever the main thread is. When
 that is inside a finalizer (TensorFlow frees tensors and iterators in `__del__`), Python prints
 "Exception ignored" and goes on, and the run would train to its end. So the handler also keeps
-the interrupt, and `ReRaiseInterrupt`, the run's first callback, raises it again at the next
-batch or epoch end.
+the interrupt, and `callbacks.ReRaiseInterrupt`, the run's first callback, raises it again at
+the next batch or epoch end. No TensorFlow here: train.py installs it before anything loads.
 """
 
 from __future__ import annotations
 
 import signal
-
-import keras
 
 _pending: KeyboardInterrupt | None = None
 
@@ -40,18 +38,6 @@ def clear() -> None:
     _pending = None
 
 
-class ReRaiseInterrupt(keras.callbacks.Callback):
-    """Raises a kept interrupt that Python swallowed, at the next batch or epoch end."""
-
-    def _check(self) -> None:
-        if _pending is not None:
-            raise _pending
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check()
-
-    def on_test_batch_end(self, batch, logs=None):
-        self._check()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._check()
+def pending() -> KeyboardInterrupt | None:
+    """The interrupt the handler raised, until `clear()`: set while it has not been honoured."""
+    return _pending
