@@ -36,22 +36,45 @@ def thumbnail(seed: int, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
+class LiveRun:
+    """A run written epoch by epoch, as training writes it: the writer stays open and each
+    epoch is flushed to disk at once (for the tests of a dashboard following a live run)."""
+
+    def __init__(self, run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
+                 mistakes: int = 4, split: str = "validation", epochs_per_tag: int = 10):
+        self.names = [f"class_{i:04d}" for i in range(classes)]
+        self.classes, self.epochs, self.per_class, self.seed = classes, epochs, per_class, seed
+        self.mistakes, self.split, self.epochs_per_tag = mistakes, split, epochs_per_tag
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+        self.matrices: list[np.ndarray] = []
+
+    def write(self, epoch: int | None = None) -> np.ndarray:
+        """Write (and flush) epoch `epoch` (the next one by default); returns its matrix."""
+        epoch = len(self.matrices) if epoch is None else epoch
+        cm = synthetic_matrix(self.classes, epoch, self.epochs, self.per_class, self.seed)
+        with self.writer.as_default():
+            summary.confusion_counts(cm, self.names, step=epoch, split=self.split,
+                                     epochs_per_tag=self.epochs_per_tag)
+            if self.mistakes:
+                records = [{"true": i % self.classes, "predicted": (i + 1) % self.classes,
+                            "confidence": round(0.99 - 0.01 * i, 4), "position": 7 * i + epoch}
+                           for i in range(self.mistakes)]
+                thumbs = [thumbnail(epoch * 1000 + i) for i in range(self.mistakes)]
+                summary.confident_mistakes(records, thumbs, step=epoch, split=self.split,
+                                           epochs_per_tag=self.epochs_per_tag)
+        self.writer.flush()
+        self.matrices.append(cm)
+        return cm
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def write_run(run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
               mistakes: int = 4, split: str = "validation") -> list[np.ndarray]:
     """Write `epochs` epochs into `run_dir` (a TensorBoard run); returns the matrices written."""
-    names = [f"class_{i:04d}" for i in range(classes)]
-    matrices = []
-    writer = tf.summary.create_file_writer(str(run_dir))
-    with writer.as_default():
-        for epoch in range(epochs):
-            cm = synthetic_matrix(classes, epoch, epochs, per_class, seed)
-            matrices.append(cm)
-            summary.confusion_counts(cm, names, step=epoch, split=split)
-            if mistakes:
-                records = [{"true": i % classes, "predicted": (i + 1) % classes,
-                            "confidence": round(0.99 - 0.01 * i, 4), "position": 7 * i + epoch}
-                           for i in range(mistakes)]
-                summary.confident_mistakes(records, [thumbnail(epoch * 1000 + i) for i in range(mistakes)],
-                                           step=epoch, split=split)
-    writer.close()
-    return matrices
+    run = LiveRun(run_dir, classes, epochs, per_class, seed, mistakes, split)
+    for epoch in range(epochs):
+        run.write(epoch)
+    run.close()
+    return run.matrices

@@ -6,11 +6,16 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
 
 - `static/<file>`: the frontend, plain ES modules and CSS from this package (`static/index.js`
   is the entry point, so its relative imports resolve to `static/` too);
-- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "mistakes"}], "limits": {...}}`, with
-  `limits` the dashboard's class-count thresholds, `monitor.limits.DASHBOARD_LIMITS` (the page
-  has no copies of its own; they come with the run list, no request of their own);
-- `matrices?run=&split=`: `{"class_names", "epochs": [{"step", "wall_time", "cells"}]}` with
-  `cells` the flat (true, predicted, count) triples of the nonzero cells;
+- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "last_step", "last_wall_time",
+  "mistakes"}], "limits": {...}}`, with `limits` the dashboard's class-count thresholds,
+  `monitor.limits.DASHBOARD_LIMITS` (the page has no copies of its own; they come with the run
+  list, no request of their own). `last_step`/`last_wall_time` (the newest confusion sample of
+  the run and split) make it the page's cheap "what is new" check: one small answer from the
+  data provider's listing, no tensor read;
+- `matrices?run=&split=[&since=k]`: `{"class_names", "last_step", "epochs": [{"step", "wall_time",
+  "cells"}]}` with `cells` the flat (true, predicted, count) triples of the nonzero cells; with
+  `since`, only the epochs of step > k, read from only the tags whose newest step is > k (the
+  newest block of `--epochs-per-tag` epochs, or two at a block boundary);
 - `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
   "confidence", "position"}]}`;
 - `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail.
@@ -66,7 +71,8 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
     # -- reading ---------------------------------------------------------
     def _series(self, ctx, experiment: str) -> dict[tuple[str, str], dict]:
-        """(run, split) -> {"class_names", "confusion": [tags], "mistakes": [tags], "max_step"}."""
+        """(run, split) -> {"class_names", "confusion": {tag: max_step}, "mistakes": [tags], "max_step",
+        "max_wall_time"}."""
         listing = self._provider.list_tensors(ctx, experiment_id=experiment,
                                               plugin_name=metadata.PLUGIN_NAME)
         series: dict[tuple[str, str], dict] = {}
@@ -76,12 +82,15 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
                 if content is None:
                     continue
                 entry = series.setdefault((run, str(content["split"])),
-                                          {"class_names": None, "confusion": [], "mistakes": [],
-                                           "max_step": -1})
-                entry[content["kind"]].append(tag)
+                                          {"class_names": None, "confusion": {}, "mistakes": [],
+                                           "max_step": -1, "max_wall_time": 0.0})
                 if content["kind"] == "confusion":
+                    entry["confusion"][tag] = info.max_step
                     entry["class_names"] = content.get("class_names") or entry["class_names"]
                     entry["max_step"] = max(entry["max_step"], info.max_step)
+                    entry["max_wall_time"] = max(entry["max_wall_time"], info.max_wall_time)
+                else:
+                    entry["mistakes"].append(tag)
         return {key: value for key, value in series.items() if value["confusion"]}
 
     def _read(self, ctx, experiment: str, run: str, tags: list[str]) -> dict[int, provider.TensorDatum]:
@@ -130,18 +139,22 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         runs = [{"run": run, "split": split, "classes": len(entry["class_names"] or []),
-                 "epochs": entry["max_step"] + 1, "mistakes": bool(entry["mistakes"])}
+                 "epochs": entry["max_step"] + 1, "last_step": entry["max_step"],
+                 "last_wall_time": entry["max_wall_time"], "mistakes": bool(entry["mistakes"])}
                 for (run, split), entry in sorted(self._series(ctx, experiment).items())]
         return _json(request, {"runs": runs, "limits": limits.DASHBOARD_LIMITS})
 
     @wrappers.Request.application
     def _serve_matrices(self, request):
         ctx, experiment, run, split, entry = self._entry(request)
+        since = _int_arg(request, "since") if request.args.get("since") else -1
+        tags = [tag for tag, max_step in entry["confusion"].items() if max_step > since]
+        data = self._read(ctx, experiment, run, tags) if tags else {}
         epochs = [{"step": step, "wall_time": datum.wall_time,
                    "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
-                  for step, datum in self._read(ctx, experiment, run, entry["confusion"]).items()]
+                  for step, datum in data.items() if step > since]
         return _json(request, {"run": run, "split": split, "class_names": entry["class_names"],
-                               "epochs": epochs})
+                               "last_step": entry["max_step"], "epochs": epochs})
 
     @wrappers.Request.application
     def _serve_mistakes(self, request):
