@@ -13,7 +13,8 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
-// {runs: [{run, split, classes, epochs, mistakes}], limits: {subsetAbove, subsetSizes, tableMax}}
+// {runs: [{run, split, classes, epochs, last_step, last_wall_time, mistakes}],
+//  limits: {subsetAbove, subsetSizes, tableMax}}: also the live check, one small request.
 export async function listRuns() {
   return getJson('./runs');
 }
@@ -26,15 +27,40 @@ export class RunData {
     this.split = split;
     this.names = payload.class_names;
     this.n = this.names.length;
-    this.epochs = payload.epochs.map((e) => ({step: e.step, cells: Int32Array.from(e.cells)}));
-    this.steps = this.epochs.map((e) => e.step);
+    this.epochs = [];
+    this.steps = [];
     this._rows = new Map();
     this._dense = new Map();  // a few recent dense matrices (4 MB each at 1,000 classes)
     this.maxSupport = 1;
-    for (let k = 0; k < this.epochs.length; k++) {
-      const rows = this.rowSums(k);
-      for (let i = 0; i < this.n; i++) this.maxSupport = Math.max(this.maxSupport, rows[i]);
+    this.widened = {};  // scale key -> the step whose arrival widened it (maxSupport, maxAbsDiff)
+    this.append(payload.epochs);
+    this.widened = {};  // the first load sets the scales; only later epochs widen them
+  }
+
+  get lastStep() {
+    return this.steps.length ? this.steps[this.steps.length - 1] : -1;
+  }
+
+  // Adds the epochs after the last one held (a `matrices?since=` answer), updating the fixed
+  // scales only upwards: maxSupport, and maxAbsDiff once computed. Returns how many were added.
+  append(epochs) {
+    const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
+    const first = this.epochs.length;
+    for (const e of fresh) {
+      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells)});
+      this.steps.push(e.step);
     }
+    for (let k = first; k < this.epochs.length; k++) {
+      const rows = this.rowSums(k);
+      let max = this.maxSupport;
+      for (let i = 0; i < this.n; i++) max = Math.max(max, rows[i]);
+      if (max > this.maxSupport) [this.maxSupport, this.widened.maxSupport] = [max, this.steps[k]];
+      if (this._maxAbsDiff !== undefined && k > 0) {
+        const d = this._diffBetween(k);
+        if (d > this._maxAbsDiff) [this._maxAbsDiff, this.widened.maxAbsDiff] = [d, this.steps[k]];
+      }
+    }
+    return fresh.length;
   }
 
   rowSums(k) {
@@ -97,31 +123,37 @@ export class RunData {
   }
 
   // Largest |row share now - the epoch before| over every cell and epoch: the diff view's fixed
-  // scale. From the sparse cells: a cell absent at one of the two epochs has share 0 there.
+  // scale (widened by append() when a new epoch exceeds it).
   get maxAbsDiff() {
     if (this._maxAbsDiff === undefined) {
       let max = 0;
-      for (let k = 1; k < this.epochs.length; k++) {
-        const before = new Map();
-        const rowsBefore = this.rowSums(k - 1);
-        const cellsBefore = this.epochs[k - 1].cells;
-        for (let c = 0; c < cellsBefore.length; c += 3) {
-          const t = cellsBefore[c];
-          before.set(t * this.n + cellsBefore[c + 1], rowsBefore[t] > 0 ? cellsBefore[c + 2] / rowsBefore[t] : 0);
-        }
-        const rows = this.rowSums(k);
-        const cells = this.epochs[k].cells;
-        for (let c = 0; c < cells.length; c += 3) {
-          const key = cells[c] * this.n + cells[c + 1];
-          const share = rows[cells[c]] > 0 ? cells[c + 2] / rows[cells[c]] : 0;
-          max = Math.max(max, Math.abs(share - (before.get(key) ?? 0)));
-          before.delete(key);
-        }
-        for (const share of before.values()) max = Math.max(max, share);
-      }
+      for (let k = 1; k < this.epochs.length; k++) max = Math.max(max, this._diffBetween(k));
       this._maxAbsDiff = max;
     }
     return this._maxAbsDiff;
+  }
+
+  // Largest |row share at k - at k - 1| over the cells, from the sparse cells: a cell absent at
+  // one of the two epochs has share 0 there.
+  _diffBetween(k) {
+    let max = 0;
+    const before = new Map();
+    const rowsBefore = this.rowSums(k - 1);
+    const cellsBefore = this.epochs[k - 1].cells;
+    for (let c = 0; c < cellsBefore.length; c += 3) {
+      const t = cellsBefore[c];
+      before.set(t * this.n + cellsBefore[c + 1], rowsBefore[t] > 0 ? cellsBefore[c + 2] / rowsBefore[t] : 0);
+    }
+    const rows = this.rowSums(k);
+    const cells = this.epochs[k].cells;
+    for (let c = 0; c < cells.length; c += 3) {
+      const key = cells[c] * this.n + cells[c + 1];
+      const share = rows[cells[c]] > 0 ? cells[c + 2] / rows[cells[c]] : 0;
+      max = Math.max(max, Math.abs(share - (before.get(key) ?? 0)));
+      before.delete(key);
+    }
+    for (const share of before.values()) max = Math.max(max, share);
+    return max;
   }
 
   // The `count` largest off-diagonal cells at epoch k between classes with shown[c] set, by share
@@ -151,31 +183,53 @@ export class RunData {
 }
 
 const runCache = new Map();
+const runKey = (run, split) => `${run}\u0000${split}`;
 
-export async function loadRun(run, split) {
-  const key = `${run}\u0000${split}`;
+// One run's matrices, cached; when the run list says it has epochs after the cached ones
+// (`lastStep`), only those are fetched and appended (`matrices?since=`).
+export async function loadRun(run, split, lastStep = -1) {
+  const key = runKey(run, split);
   if (!runCache.has(key)) {
     runCache.set(key, getJson(`./matrices?${query({run, split})}`).then((p) => new RunData(run, split, p)));
   }
   try {
-    return await runCache.get(key);
+    const data = await runCache.get(key);
+    if (lastStep > data.lastStep) await appendNew(data);
+    return data;
   } catch (error) {
     runCache.delete(key);
     throw error;
   }
 }
 
+// Fetches the epochs of `data`'s run after its last one and appends them; resolves to how many
+// (one request; concurrent calls for one run share it).
+export function appendNew(data) {
+  if (!data._appending) {
+    data._appending = getJson(`./matrices?${query({run: data.run, split: data.split, since: data.lastStep})}`)
+      .then((p) => data.append(p.epochs))
+      .finally(() => { data._appending = null; });
+  }
+  return data._appending;
+}
+
+// Forgets a cached run (the run list says it went back: a run written again from scratch).
+export function forgetRun(run, split) {
+  runCache.delete(runKey(run, split));
+}
+
 const mistakeCache = new Map();
 
-// The run's most confident mistakes at `step` ([] when it has none recorded).
+// The run's most confident mistakes at `step` (null when it has none recorded; not cached, as
+// the newest epoch's mistakes may not be loaded by TensorBoard yet).
 export async function loadMistakes(run, split, step) {
   const key = `${run}\u0000${split}\u0000${step}`;
   if (!mistakeCache.has(key)) {
     mistakeCache.set(key, getJson(`./mistakes?${query({run, split, step})}`)
       .then((p) => p.mistakes)
       .catch((error) => {
-        if (error.status === 404) return null;
         mistakeCache.delete(key);
+        if (error.status === 404) return null;
         throw error;
       }));
   }

@@ -2,19 +2,23 @@
 // TensorBoard loads this module in an iframe and calls render().
 
 import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from './colors.js';
-import {listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
+import {appendNew, listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
 import {drawGrid} from './heatmap.js';
+import {Live, POLL_MS} from './live.js';
 
 const TOP_CONFUSIONS = 3;  // outlined on the matrix
 const LISTED = 8;  // listed beside it
 const PLAY_MS = 600;
+const SIDE_MIN = 300;  // px: the sidebar's least width; it takes whatever the matrices leave
 
 const state = {
   runs: [], limits: null, a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
   selected: null, playing: null, layouts: [],
 };
-const timings = {firstMatrixMs: null, lastRedrawMs: null};
+const timings = {firstMatrixMs: null, lastRedrawMs: null, lastCheckMs: null, lastAppendRedrawMs: null,
+  lastAppendAt: null};
 const el = {};
+const live = new Live(refresh);
 let resolveReady;
 
 // Handles for the tests and bench/dashboard.py, which import this very module into the page
@@ -25,6 +29,10 @@ export const handles = {
   timings,
   selectCell: (t, p) => selectCell(0, t, p),
   setEpoch: (k) => setEpoch(k),
+  // Live updates: its counters, a check now (resolves when done), the fallback poll's period.
+  live: () => ({...live.stats, pollMs: live.pollMs}),
+  checkNow: () => live.now('handle').then(() => ({...timings})),
+  pollEvery: (ms) => live.setPollMs(ms),
   // Where the cell (true t, predicted p) of a panel is, in CSS pixels from the canvas' top left.
   cellCenter: (panel, t, p) => {
     const layout = state.layouts[panel];
@@ -58,16 +66,61 @@ export async function render() {
     resolveReady();
     return;
   }
+  live.start();  // from here on, new epochs and runs show as they are written
   if (!state.runs.length) {
     showMessage('No confusion matrices yet. Train with the monitoring suite (python train.py --model dropout) '
       + 'and they appear here every epoch.');
     resolveReady();
     return;
   }
+  await showFirstRun();
+  resolveReady();
+}
+
+async function showFirstRun() {
   fillRunPickers();
   await chooseRun(0, state.runs.findIndex((r) => r.split === 'validation'));
   timings.firstMatrixMs = performance.now();
-  resolveReady();
+}
+
+const runKey = (r) => `${r.run}\u0000${r.split}`;
+const listed = (data) => state.runs.find((r) => r.run === data.run && r.split === data.split);
+
+// The live check (live.js calls it: on TensorBoard's reload messages and every POLL_MS while
+// visible): one request for the run list; only when a shown run has epochs after the ones held
+// are those fetched (one more request each) and drawn. The user's place is kept: the run, compare
+// run, view, values, classes and selected cell; the slider follows only if it was at the newest.
+async function refresh() {
+  let busy = performance.now();
+  const pending = listRuns();
+  busy = performance.now() - busy;
+  const {runs} = await pending;
+  const start = performance.now();
+  const changed = runs.length !== state.runs.length || runs.some((r, i) => runKey(r) !== runKey(state.runs[i]));
+  state.runs = runs;
+  if (changed && state.a) fillRunPickers();
+  const behind = [...new Set([state.a, state.b])].filter((d) => d && (listed(d)?.last_step ?? -1) > d.lastStep);
+  timings.lastCheckMs = busy + performance.now() - start;
+  if (changed && !state.a && runs.length) {
+    showMessage('');
+    await showFirstRun();
+  } else if (behind.length) {
+    await showNewEpochs(behind);
+  }
+}
+
+async function showNewEpochs(behind) {
+  const a = state.a;
+  const [k, wasNewest] = [state.k, state.k === a.epochs.length - 1];
+  const added = await Promise.all(behind.map(appendNew));
+  if (!added.some((n) => n > 0)) return;
+  const start = performance.now();
+  const follows = state.a === a && wasNewest && state.k === k;
+  if (follows) state.k = a.epochs.length - 1;
+  redraw();
+  timings.lastAppendRedrawMs = performance.now() - start;
+  timings.lastAppendAt = Date.now();
+  if (follows && state.selected) showMistakes(state.selected.panel, state.selected.t, state.selected.p);
 }
 
 function buildPage() {
@@ -85,11 +138,15 @@ function buildPage() {
   el.slider = h('input', {id: 'epoch', type: 'range', min: '0', max: '0', value: '0', step: '1',
     'aria-label': 'Epoch'});
   el.epochLabel = h('span', {id: 'epoch-label', 'aria-live': 'polite'});
+  el.live = h('span', {id: 'live-status', class: 'live',
+    title: `New epochs and runs show as they are written (checked every ${POLL_MS / 1000} s while this tab `
+      + "is visible, and at once on TensorBoard's reload). At the newest epoch the slider follows them; "
+      + 'moved back, it stays.'});
   const field = (label, control) => h('label', {class: 'field'}, h('span', {text: label}), control);
   el.toolbar = h('div', {class: 'toolbar'},
     field('Run', el.run), field('Compare with', el.compare), field('View', el.view),
     field('Values', el.mode), field('Classes', el.subset));
-  el.epochBar = h('div', {class: 'epochbar'}, el.play, el.slider, el.epochLabel,
+  el.epochBar = h('div', {class: 'epochbar'}, el.play, el.slider, el.epochLabel, el.live,
     h('span', {class: 'hint', text: '← → step · Home/End · space plays'}));
   el.panels = h('div', {class: 'panels'});
   el.legend = h('canvas', {id: 'legend', class: 'legend', 'aria-hidden': 'true'});
@@ -101,10 +158,11 @@ function buildPage() {
   el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'},
     h('p', {class: 'hint', text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   el.message = h('div', {class: 'message'});
-  el.side = h('aside', {class: 'side'}, h('div', {class: 'legend-box'}, el.legendTitle, el.legend),
-    h('section', {class: 'listed'}, el.listTitle, el.list), el.mistakes);
-  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message,
-    h('div', {class: 'main'}, el.panels, el.side),
+  el.side = h('aside', {class: 'side'}, h('div', {class: 'side-info'},
+    h('div', {class: 'legend-box'}, el.legendTitle, el.legend), h('section', {class: 'listed'}, el.listTitle,
+      el.list)), el.mistakes);
+  el.main = h('div', {class: 'main'}, el.panels, el.side);
+  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.main,
     h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip));
 
   el.run.addEventListener('change', () => chooseRun(0, Number(el.run.value)));
@@ -128,10 +186,14 @@ function showMessage(text) {
   el.message.hidden = !text;
 }
 
+// The run pickers, from state.runs (again when the list grows: the chosen runs stay chosen).
 function fillRunPickers() {
+  const at = (data) => (data ? state.runs.indexOf(listed(data)) : -1);
   el.run.replaceChildren(...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
   el.compare.replaceChildren(h('option', {value: '', text: 'none'}),
     ...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
+  if (at(state.a) >= 0) el.run.value = String(at(state.a));
+  el.compare.value = at(state.b) >= 0 ? String(at(state.b)) : '';
 }
 
 async function chooseRun(panel, index) {
@@ -144,7 +206,7 @@ async function chooseRun(panel, index) {
   showMessage(`Loading ${runLabel(r)}…`);
   let data;
   try {
-    data = await loadRun(r.run, r.split);
+    data = await loadRun(r.run, r.split, r.last_step);
   } catch (error) {
     showMessage(`Cannot load ${runLabel(r)}: ${error.message}`);
     return;
@@ -156,9 +218,6 @@ async function chooseRun(panel, index) {
     el.run.value = String(Math.max(index, 0));
     state.k = Number.isFinite(step) ? data.indexAtStep(step) : data.epochs.length - 1;
     state.selected = null;
-    el.slider.max = String(data.epochs.length - 1);
-    el.slider.disabled = data.epochs.length < 2;
-    el.play.disabled = data.epochs.length < 2;
     const {subsetAbove, subsetSizes} = state.limits;
     const big = data.n > subsetAbove;
     el.subset.replaceChildren(
@@ -168,6 +227,7 @@ async function chooseRun(panel, index) {
       ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
     el.subset.disabled = !big;
     state.subset = 'auto';
+    data._shownKey = null;  // the most confused classes: chosen again, at the newest epoch
     el.mistakes.replaceChildren(h('p', {class: 'hint',
       text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   } else {
@@ -224,21 +284,30 @@ function shownClasses(data) {
   if (state.subset === 'all' || (state.subset === 'auto' && data.n <= subsetAbove)) return all();
   const size = state.subset === 'auto' ? subsetSizes[1] : Number(state.subset);  // auto: the middle size
   const key = `${size}`;
-  if (data._shownKey !== key) [data._shownKey, data._shown] = [key, data.mostConfused(data.epochs.length - 1, size)];
-  return data._shown;
+  if (data._shownKey !== key) {
+    [data._shownKey, data._shownAt] = [key, data.lastStep];
+    data._shown = data.mostConfused(data.epochs.length - 1, size);
+  }
+  return data._shown;  // kept as new epochs arrive (the user's place); chosen again with the Classes menu
 }
 
 function redraw() {
   if (!state.a) return;
   const a = state.a;
   const step = a.steps[state.k];
+  el.slider.max = String(a.epochs.length - 1);
+  el.slider.disabled = el.play.disabled = a.epochs.length < 2;
   el.slider.value = String(state.k);
+  const newest = state.k === a.epochs.length - 1;
+  el.live.textContent = newest ? '● following' : '○ not following · End: the newest';
+  el.live.classList.toggle('following', newest);
   el.epochLabel.textContent = a.split === 'test' && a.epochs.length === 1
     ? `Test, after epoch ${step + 1}` : `Epoch ${step + 1} / ${a.steps[a.steps.length - 1] + 1}`;
   const panels = [[a, state.k]];
   if (state.b) panels.push([state.b, state.b.indexAtStep(step)]);
-  const width = Math.max(300, (el.panels.clientWidth || window.innerWidth - 360) / panels.length
-    - (panels.length - 1) * 12);
+  // the matrices as large as the height allows; the sidebar takes the rest (at least SIDE_MIN)
+  const room = (el.main.clientWidth || window.innerWidth - 32) - (window.innerWidth > 900 ? SIDE_MIN + 20 : 0);
+  const width = Math.max(300, room / panels.length - (panels.length - 1) * 12);
   const top = el.panels.getBoundingClientRect().top + window.scrollY;
   const height = Math.max(320, window.innerHeight - top - 44);  // 44: the panel title and a margin
   while (el.panels.children.length > panels.length) el.panels.lastChild.remove();
@@ -280,12 +349,13 @@ function drawPanel(p, data, k, width, height) {
   title.textContent = panelTitle(data, k, classes) + note;
   canvas.setAttribute('aria-label', `${describe}, ${runLabel(data)}`);
   const layout = drawGrid(canvas, {...grid, width, height});
+  panel.style.width = canvas.style.width;
   return {...layout, data, k, classes};
 }
 
 function panelTitle(data, k, classes) {
   const subsetNote = classes.length < data.n
-    ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${state.a.steps.at(-1) + 1}` : '';
+    ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${(state.a._shownAt ?? state.a.lastStep) + 1}` : '';
   return `${runLabel(data)} · epoch ${data.steps[k] + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
 }
 
@@ -416,7 +486,8 @@ function drawLegendFor() {
     legend = {scale: diverging, position: (v) => divPos(v, m),
       ticks: [[-m, `−${m.toFixed(2)}`], [-m / 4, `−${(m / 4).toFixed(2)}`], [0, '0'],
         [m / 4, `+${(m / 4).toFixed(2)}`], [m, `+${m.toFixed(2)}`]]};
-    title = 'Change of the row share (red: more of the row than the epoch before, blue: less)';
+    title = 'Change of the row share (red: more of the row than the epoch before, blue: less)'
+      + widenedNote('maxAbsDiff');
   } else if (state.mode === 'normalized') {
     legend = {scale: sequential, position: (v) => Math.sqrt(v),
       ticks: [0, 0.02, 0.1, 0.25, 0.5, 1].map((v) => [v, v === 0 || v === 1 ? String(v) : v.toFixed(2)])};
@@ -425,10 +496,17 @@ function drawLegendFor() {
     const m = sharedMax('maxSupport');
     legend = {scale: sequential, position: (v) => sqrtPos(v, m),
       ticks: [...new Set([0, 0.02, 0.1, 0.25, 0.5, 1].map((f) => Math.round(f * m)))].map((v) => [v, String(v)])};
-    title = 'Count (square-root scale, 0 to the largest class support)';
+    title = `Count (square-root scale, 0 to the largest class support)${widenedNote('maxSupport')}`;
   }
   el.legendTitle.textContent = title;
   drawLegend(el.legend, legend);
+}
+
+// The colour scales fixed for the runs (largest support, largest change) stay put as epochs
+// arrive, and only widen when a new epoch exceeds them: the legend says when it did.
+function widenedNote(key) {
+  const steps = [state.a, state.b].filter(Boolean).map((d) => d.widened[key]).filter((s) => s !== undefined);
+  return steps.length ? ` · scale widened when epoch ${Math.max(...steps) + 1} arrived` : '';
 }
 
 // Where each class sits among the shown ones: at[c] (-1 when not shown) and shown[c].
