@@ -44,6 +44,7 @@ export class RunData {
   // Adds the epochs after the last one held (a `matrices?since=` answer), updating the fixed
   // scales only upwards: maxSupport, and maxAbsDiff once computed. Returns how many were added.
   append(epochs) {
+    const start = performance.now();
     const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
     const first = this.epochs.length;
     for (const e of fresh) {
@@ -60,6 +61,7 @@ export class RunData {
         if (d > this._maxAbsDiff) [this._maxAbsDiff, this.widened.maxAbsDiff] = [d, this.steps[k]];
       }
     }
+    this.lastAppendMs = performance.now() - start;
     return fresh.length;
   }
 
