@@ -153,6 +153,7 @@ def test_the_page_follows_new_epochs_and_runs_and_keeps_the_users_place(driver, 
     _choose(driver, "view", "Change since previous epoch")
     driver.execute_script("const e = document.getElementById('epoch'); e.value = '2';"
                           "e.dispatchEvent(new Event('input'));")  # moved back: it stays there
+    _wait(driver, "return document.querySelector('#mistakes h2').textContent.includes('epoch 3 ')")
     held = _place(driver)
     assert held["live"].startswith("○ not following")
     for epoch in range(6, 12):  # across the block boundary: epoch 11 is the tag epochs_011-020
@@ -204,6 +205,8 @@ def test_tensorboards_reload_button_brings_the_new_epoch(driver, base, logs, rec
         _choose(driver, "run", "live/monitor · validation")
         _choose(driver, "view", "Per-class recall over epochs")
         n = len(live.matrices)
+        _wait(driver, "return document.querySelector('.panel-title').textContent.startsWith('live/monitor')")
+        _handle(driver, base, "setEpoch", n - 1)  # the run opens at the epoch shown before (6 of `big`)
         _wait(driver, LABEL_IS, 30.0, f"Epoch {n} / {n}")
         before = _place(driver)
         reloads = _handle(driver, base, "live")["reasons"].get("reload", 0)
