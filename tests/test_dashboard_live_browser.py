@@ -254,3 +254,24 @@ def test_one_new_epoch_of_a_thousand_classes_redraws_fast(driver, base, logs, re
     record_property("one_new_epoch_1000_classes_redraw_ms", redraws)
     print("one new epoch of 1,000 classes, redraw ms:", redraws)
     assert min(redraws) <= 100.0, redraws
+
+
+def test_nothing_is_checked_while_the_page_is_hidden(driver, base):
+    """Hidden (document.hidden, as a background browser tab): no check; shown again: one at once."""
+    driver.get(base + PAGE)
+    _handle(driver, base, "pollEvery", 200)
+    _wait(driver, "return true")
+    time.sleep(1.0)
+    assert _handle(driver, base, "live")["reasons"].get("poll", 0) >= 2  # visible: it polls
+    set_hidden = ("Object.defineProperty(document, 'hidden', {configurable: true, get: () => arguments[0]});"
+                  "document.dispatchEvent(new Event('visibilitychange'));")
+    driver.execute_script(set_hidden, True)
+    time.sleep(0.5)  # a check running when hidden may finish
+    checks = _handle(driver, base, "live")["checks"]
+    time.sleep(2.0)
+    assert _handle(driver, base, "live")["checks"] == checks
+    driver.execute_script(set_hidden, False)
+    _wait(driver, "return true")
+    time.sleep(0.3)
+    stats = _handle(driver, base, "live")
+    assert stats["checks"] > checks and stats["reasons"].get("shown", 0) >= 1
