@@ -52,7 +52,8 @@ export class Live {
 
   schedule() {
     this.stop();
-    if (visible()) this.timer = setTimeout(() => this.now('poll'), this.pollMs);
+    // hidden since (another TensorBoard tab: no visibilitychange, only a resize): no check
+    if (visible()) this.timer = setTimeout(() => (visible() ? this.now('poll') : this.stop()), this.pollMs);
   }
 
   // Checks now (or right after the check running); resolves when that check is done.
