@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = [("shown_after_s", "epoch written -> shown, s", 10.0, max),
            ("reload_button_to_shown_s", "TensorBoard reload button -> shown, s", 10.0, max),
            ("nothing_new_check_main_thread_ms", "check with nothing new, main-thread ms", 5.0, max),
-           ("one_new_epoch_1000_classes_redraw_ms", "one new 1,000-class epoch, redraw ms", 100.0, min)]
+           ("one_new_epoch_1000_classes_redraw_ms", "one new 1,000-class epoch, redraw ms", 100.0, max)]
 
 
 def properties(xml_path: Path) -> dict[str, list[float]]:
