@@ -13,6 +13,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from monitor.data import DATASETS
 from monitor.distribution import STRATEGIES, tf_config_task
 from monitor.errors import MonitorError
+from monitor.limits import EPOCHS_PER_TAG
 from monitor.recipes import MODELS, RECIPES, recipe
 
 POSITIVE = (lambda v: v >= 1, "a positive integer")
@@ -49,7 +50,7 @@ class SuiteOptions:
     confused_pairs: int = setting(5, "most-confused class pairs listed each epoch (0: none)",
                                   check=OFF_OR_POSITIVE)
     epochs_per_tag: int = setting(
-        10, "epochs per image/text/dashboard tag, so plain `tensorboard --logdir` serves every epoch "
+        EPOCHS_PER_TAG, "epochs per image/text/dashboard tag, so plain `tensorboard --logdir` serves every epoch "
         "(TensorBoard keeps 10 images per tag); 0 = one tag for all epochs",
         check=(lambda v: v >= 0, "0 (one tag for all epochs) or a positive integer"))
     mistakes: int = setting(64, "most confident mistakes kept per validation pass, for the dashboard "

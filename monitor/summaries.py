@@ -1,6 +1,6 @@
 """Thin writers over `tf.summary`: each writes into the current default writer.
 
-Tag names (the block of epochs a tag holds) are `monitor.tags`'.
+Tag names (the block of epochs a tag holds) come from `monitor.tags`.
 
 Images are written from PNG bytes as TensorBoard's image plugin stores them
 (`[width, height, png]`), so a rendered figure is never decoded and re-encoded.
