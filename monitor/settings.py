@@ -50,8 +50,8 @@ class SuiteOptions:
     confused_pairs: int = setting(5, "most-confused class pairs listed each epoch (0: none)",
                                   check=OFF_OR_POSITIVE)
     epochs_per_tag: int = setting(
-        EPOCHS_PER_TAG, "epochs per image/text/dashboard tag, so plain `tensorboard --logdir` serves every epoch "
-        "(TensorBoard keeps 10 images per tag); 0 = one tag for all epochs",
+        EPOCHS_PER_TAG, "epochs per image/text/dashboard tag, so plain `tensorboard --logdir` serves "
+        "every epoch (TensorBoard keeps 10 images per tag); 0 = one tag for all epochs",
         check=(lambda v: v >= 0, "0 (one tag for all epochs) or a positive integer"))
     mistakes: int = setting(64, "most confident mistakes kept per validation pass, for the dashboard "
                             "(0: none)", check=OFF_OR_POSITIVE)
