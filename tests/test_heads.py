@@ -2,6 +2,9 @@
 (refused with one warning, never argmax numbers), and models with their own test_step."""
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -15,6 +18,7 @@ from tests.helpers import read_tags, tiny_data, tiny_model
 
 BINARY = ["cat", "dog"]  # negative first: class 0 = cat, class 1 = dog (p = p(dog))
 EPOCHS = 2
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def binary_model(logits: bool):
@@ -154,3 +158,43 @@ def test_a_custom_test_step_the_suite_cannot_see_says_so(tmp_path):
     assert "own test_step" in ours[0] and "Keras did run the validation pass" in ours[0]
     assert "no validation pass" not in ours[0]
     assert len(history.history["loss"]) == EPOCHS
+
+
+MIRRORED_BINARY = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from callbacks import close_suite, monitoring_callbacks
+from tests.helpers import tiny_data
+run_dir, out = sys.argv[1], sys.argv[2]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x, y = tiny_data(330, classes=2, seed=4)
+with strategy.scope():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True))
+suite = monitoring_callbacks(["cat", "dog"], run_dir, tensorboard=False, threshold=0.3)
+model.fit(x[:220], y[:220], validation_data=(x[220:], y[220:]), epochs=2, batch_size=32,
+          callbacks=suite, verbose=0)
+close_suite(suite)
+p = tf.sigmoid(model.predict(x[220:], batch_size=32, verbose=0)).numpy().reshape(-1)
+json.dump({"replicas": strategy.num_replicas_in_sync, "y_val": y[220:].tolist(),
+           "predicted": (p >= 0.3).astype(int).tolist()}, open(out, "w"))
+"""
+
+
+def test_binary_logits_under_mirrored_strategy_count_every_image_once(tmp_path):
+    run_dir, out = tmp_path / "run", tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_BINARY, str(run_dir), str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["replicas"] == 2
+    expected = confusion_matrix(result["y_val"], result["predicted"], labels=[0, 1])
+    np.testing.assert_array_equal(last_counts(run_dir), expected)
+    assert expected.sum() == 110
