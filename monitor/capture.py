@@ -174,6 +174,11 @@ class EvaluationCapture:
         self._wrap(model)
 
     def _check_head(self, model) -> None:
+        names = _output_names(model)
+        if len(names) > 1:
+            raise ValueError(
+                f"The model has {len(names)} outputs ({', '.join(names)}); the monitor reads one "
+                "classifier head, and choosing one of several is not supported yet")
         units = _output_units(model)
         if units == 1 and self.num_classes != 2:
             raise ValueError(
@@ -514,6 +519,18 @@ def _output_units(model) -> int | None:
         return None
     units = outputs[0].shape[-1]
     return int(units) if units is not None else None
+
+
+def _output_names(model) -> list[str]:
+    """The names of a built model's outputs (one per output), else [] (unknown yet)."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return []
+    names = getattr(model, "output_names", None)
+    if not isinstance(names, list | tuple) or len(names) != len(outputs or []):
+        names = [str(i) for i in range(len(outputs or []))]
+    return [str(n) for n in names]
 
 
 def _input_image_shape(model) -> tuple[int, ...] | None:

@@ -198,3 +198,22 @@ def test_binary_logits_under_mirrored_strategy_count_every_image_once(tmp_path):
     expected = confusion_matrix(result["y_val"], result["predicted"], labels=[0, 1])
     np.testing.assert_array_equal(last_counts(run_dir), expected)
     assert expected.sum() == 110
+
+
+def test_several_outputs_turn_the_suite_off_with_one_warning_naming_them(tmp_path):
+    x, y = tiny_data(90)
+    inputs = keras.Input((8, 8, 3))
+    features = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(3, activation="softmax", name="classes")(features),
+                                 keras.layers.Dense(1, name="aux")(features)])
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    suite = monitoring_callbacks(["cat", "dog", "bird"], str(tmp_path), tensorboard=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, [y, y.astype("float32")], validation_split=0.3, epochs=EPOCHS,
+                            verbose=0, callbacks=suite)
+    close_suite(suite)
+    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
+    assert len(ours) == 1, ours
+    assert "2 outputs (classes, aux)" in ours[0]
+    assert len(history.history["loss"]) == EPOCHS
