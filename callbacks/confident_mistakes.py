@@ -73,6 +73,7 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
         records = mistake_records(state)
         images = state.mistake_images
         title = f"Most confident mistakes, {self.epoch_title(epoch)}"
+        binary = state.binary_threshold is not None
 
         def work() -> None:
             dashboard_summary.confident_mistakes(
@@ -81,9 +82,13 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
             n = min(self.grid_size, len(records))
             if n and images is not None:
                 shown = records[:n]
+                confidence = [r["confidence"] for r in shown]
+                if binary:  # p(positive): the predicted class's probability, or 1 minus it
+                    confidence = [c if r["predicted"] == 1 else 1.0 - c for r, c in zip(shown, confidence,
+                                                                                          strict=True)]
                 png = self.renderer.render(images[:n], [r["true"] for r in shown],
-                                           [r["predicted"] for r in shown], [r["confidence"] for r in shown],
-                                           title)
+                                           [r["predicted"] for r in shown], confidence, title,
+                                           positive=1 if binary else None)
                 tag = block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
                 summaries.png_image(tag, png, epoch)
 

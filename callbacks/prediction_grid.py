@@ -67,13 +67,16 @@ class PredictionGridCallback(ValidationSummaryCallback):
         truth = state.sample_labels[chosen]
         probs = state.sample_probs[chosen]
         title = f"Validation predictions, {self.epoch_title(epoch)}"
+        predicted = state.predicted(probs)
+        binary = state.binary_threshold is not None  # titled with p(positive), not the top score
+        shown = probs[:, 1] if binary else probs[np.arange(len(probs)), predicted]
         ept = self.epochs_per_tag
 
         def work() -> None:
             if self.grid_size:
                 n = self.grid_size
-                png = self.grid_renderer.render(images[:n], truth[:n], probs[:n].argmax(1),
-                                                probs[:n].max(1), title)
+                png = self.grid_renderer.render(images[:n], truth[:n], predicted[:n], shown[:n], title,
+                                                positive=1 if binary else None)
                 summaries.png_image(block_tag("predictions/grid", epoch, ept), png, epoch)
             if self.probability_images:
                 n = self.probability_images

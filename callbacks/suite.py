@@ -79,7 +79,7 @@ def monitoring_callbacks(
     o = replace(options or SuiteOptions(), **option_values).validate()
     writers = writers or SummaryWriters(logdir)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
-                                        from_logits=from_logits, mistakes=o.mistakes)
+                                        from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))

@@ -8,6 +8,7 @@ import warnings
 import keras
 
 from monitor.capture import EvaluationCapture, EvaluationState
+from monitor.heads import MULTI_LABEL
 from monitor.settings import SuiteOptions
 
 DEFAULTS = SuiteOptions()
@@ -29,11 +30,13 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, num_classes: int, sample_slots: int = DEFAULTS.grid_size, num_thresholds: int = 101,
-                 from_logits: bool | None = None, mistakes: int = DEFAULTS.mistakes):
+                 from_logits: bool | None = None, mistakes: int = DEFAULTS.mistakes,
+                 threshold: float = DEFAULTS.threshold):
         super().__init__()
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,
             sample_slots=sample_slots, from_logits=from_logits, mistakes=mistakes,
+            threshold=threshold,
         )
         self._epoch: int | None = None
         self._state: EvaluationState | None = None
@@ -85,6 +88,11 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
             self._state_epoch = self._epoch
         except Exception as err:  # noqa: BLE001
             self.fail("cannot read the streamed state", err)
+        else:
+            if self._state.multi_hot_rows:
+                self._state = None
+                self.fail("cannot monitor this model", ValueError(MULTI_LABEL.format(
+                    why="the validation targets hold rows with several (or no) labels set")))
         self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_train_end(self, logs=None):

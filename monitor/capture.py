@@ -29,9 +29,18 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from monitor.heads import (
+    MULTI_LABEL,
+    binary_from_logits,
+    binary_labels,
+    binary_probabilities,
+    output_activation,
+    single_labels,
+)
 from monitor.limits import DISTRIBUTION_TOLERANCE
 from monitor.settings import SuiteOptions
 
@@ -61,6 +70,17 @@ class EvaluationState:
     mistake_predicted: np.ndarray | None = None  # (M,) predicted class
     mistake_positions: np.ndarray | None = None  # (M,) position in evaluation order
     mistake_images: np.ndarray | None = None  # (M, H, W, Ch) float32, None if not captured
+    # A one-unit binary head: class 0 = negative, 1 = positive, scores [1 - p, p]; predicted
+    # positive when p >= binary_threshold. None: single-label, predicted = argmax.
+    binary_threshold: float | None = None
+    multi_hot_rows: int = 0  # target rows with several (or no) 1s: multi-label data, not monitored
+
+    def predicted(self, probs: np.ndarray) -> np.ndarray:
+        """The predicted class of each row of `probs` (N, C), as the capture counted it."""
+        probs = np.asarray(probs)
+        if self.binary_threshold is not None:
+            return (probs[:, 1] >= self.binary_threshold).astype(np.int64)
+        return probs.argmax(1)
 
     @property
     def mistake_count(self) -> int:
@@ -101,6 +121,7 @@ class EvaluationCapture:
         sample_slots: int = DEFAULTS.grid_size,
         from_logits: bool | None = None,
         mistakes: int = DEFAULTS.mistakes,
+        threshold: float = DEFAULTS.threshold,
     ):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Invalid value for argument `num_classes`. Received: {num_classes}")
@@ -114,6 +135,10 @@ class EvaluationCapture:
             )
         if not isinstance(mistakes, int) or mistakes < 0:
             raise ValueError(f"Invalid value for argument `mistakes`. Received: mistakes={mistakes}")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
+            raise ValueError(f"Invalid value for argument `threshold`. Received: threshold={threshold}")
+        self.threshold = float(threshold)
+        self.binary = False  # a one-unit head, read as two classes (decided in attach or per batch)
         self.mistakes = mistakes
         self.num_classes = num_classes
         self.num_thresholds = num_thresholds
@@ -130,22 +155,12 @@ class EvaluationCapture:
     # -- attaching -------------------------------------------------------
     def attach(self, model) -> None:
         """Wrap `model`'s evaluation step; raises ValueError for a model the
-        monitor cannot read (a one-unit or mismatched output)."""
+        monitor cannot read (a mismatched output, or a multi-label head)."""
         if self._model is model:
             return
         if self._model is not None:
             self.detach()
-        units = _output_units(model)
-        if units == 1:
-            raise ValueError(
-                "The model has 1 output unit (a sigmoid binary classifier?); the monitor needs one "
-                f"output per class, softmax or logits: Dense({self.num_classes}) for these class names."
-            )
-        if units is not None and units != self.num_classes:
-            raise ValueError(
-                f"The model outputs {units} classes but the monitor has {self.num_classes} class "
-                "names. Pass one class name per output unit, in output order."
-            )
+        self._check_head(model)
         image_shape = _input_image_shape(model)
         if image_shape is None and not self._vars:
             self._warn_once("input", "monitor: the model input is not an image of fully known shape "
@@ -153,31 +168,84 @@ class EvaluationCapture:
         with _strategy(model).scope():
             self._create_variables(image_shape)
         self._model = model
-        self._resolved_logits = _loss_from_logits(model) if self.from_logits is None else self.from_logits
+        loss_logits = _loss_from_logits(model) if self.from_logits is None else self.from_logits
+        self._resolved_logits = loss_logits
+        self._binary_logits = binary_from_logits(loss_logits, output_activation(model))
+        self._wrap(model)
+
+    def _check_head(self, model) -> None:
+        names = _output_names(model)
+        if len(names) > 1:
+            raise ValueError(
+                f"The model has {len(names)} outputs ({', '.join(names)}); the monitor reads one "
+                "classifier head, and choosing one of several is not supported yet")
+        units = _output_units(model)
+        if units == 1 and self.num_classes != 2:
+            raise ValueError(
+                f"The model has 1 output unit (a binary classifier) but the monitor has {self.num_classes} "
+                "class names; a binary model needs 2 class names, negative first (or one output per "
+                f"class, softmax or logits: Dense({self.num_classes}))."
+            )
+        self.binary = units == 1
+        if units is not None and units not in (1, self.num_classes):
+            raise ValueError(
+                f"The model outputs {units} classes but the monitor has {self.num_classes} class "
+                "names. Pass one class name per output unit, in output order."
+            )
+        if units is not None and units > 1 and output_activation(model) == "sigmoid":
+            raise ValueError(MULTI_LABEL.format(why=f"the output is {units} independent sigmoid units"))
+
+    def _wrap(self, model) -> None:
+        """Capture the predictions Keras hands to `compute_metrics` while evaluating or, for a
+        model whose own `test_step` never calls it, those it hands to `compute_loss`."""
         original_test_step = model.test_step
         original_compute_metrics = model.compute_metrics
+        original_compute_loss = model.compute_loss
 
         def test_step(data):
-            self._active = True
+            self._active, self._seen_metrics, self._loss_args = True, False, None
             try:
-                return original_test_step(data)
+                result = original_test_step(data)
+                if not self._seen_metrics:
+                    self._custom_step(data)
+                return result
             finally:
                 self._active = False
 
         def compute_metrics(x, y, y_pred, sample_weight=None):
-            if self._active:
+            if self._active and not self._seen_metrics:
+                self._seen_metrics = True
                 self._update(x, y, y_pred)
             return original_compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+        def compute_loss(*args, **kwargs):
+            if self._active and self._loss_args is None:
+                self._loss_args = _loss_arguments(args, kwargs)
+            return original_compute_loss(*args, **kwargs)
+
         model.test_step = test_step
         model.compute_metrics = compute_metrics
+        model.compute_loss = compute_loss
         model.test_function = None  # retrace with the wrapped step
+
+    def _custom_step(self, data) -> None:
+        """The model's own test_step did not call compute_metrics: read what it gave compute_loss."""
+        y, y_pred = self._loss_args if self._loss_args is not None else (None, None)
+        if y is None or y_pred is None:
+            self.unreadable = (
+                "this model's own test_step passes its predictions neither to compute_metrics nor to "
+                "compute_loss (with y and y_pred), so the suite cannot see them; Keras did run the "
+                "validation pass")
+            self._warn_once("custom_step", f"monitor: {self.unreadable}; nothing captured")
+            return
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._update(x, y, y_pred)
 
     def detach(self) -> None:
         model, self._model = self._model, None
         if model is None:
             return
-        for name in ("test_step", "compute_metrics"):
+        for name in ("test_step", "compute_metrics", "compute_loss"):
             model.__dict__.pop(name, None)
         model.test_function = None
 
@@ -212,6 +280,8 @@ class EvaluationCapture:
             sample_positions=positions,
             samples_per_class=self.samples_per_class,
             **self._mistakes_of(v),
+            binary_threshold=self.threshold if self.binary else None,
+            multi_hot_rows=int(round(float(v["multi_hot"]))),
         )
 
     def _mistakes_of(self, v: dict) -> dict:
@@ -248,6 +318,7 @@ class EvaluationCapture:
             "confusion": counts("confusion", (c, c)),
             "pos_hist": counts("pos_hist", (c, t)),
             "score_hist": counts("score_hist", (c, t)),
+            "multi_hot": counts("multi_hot", ()),
             "class_seen": local("class_seen", tf.zeros((c + 1,), tf.int32)),
             "class_block": local("class_block", -tf.ones((c + 1,), tf.int32)),
             "blocks_used": local("blocks_used", tf.constant(0, tf.int32)),
@@ -291,13 +362,20 @@ class EvaluationCapture:
 
     def _update(self, x, y, y_pred) -> None:
         c = self.num_classes
-        if not tf.is_tensor(y_pred) or y_pred.shape.rank != 2 or y_pred.shape[-1] != c:
+        binary = c == 2 and tf.is_tensor(y_pred) and y_pred.shape.rank == 2 and y_pred.shape[-1] == 1
+        if not binary and (not tf.is_tensor(y_pred) or y_pred.shape.rank != 2 or y_pred.shape[-1] != c):
             self.unreadable = f"model output {getattr(y_pred, 'shape', type(y_pred))} is not (batch, {c})"
             self._warn_once("output", f"monitor: {self.unreadable}; nothing captured")
             return
+        self.binary = binary
         try:
-            probs = _to_probabilities(tf.cast(y_pred, tf.float32), self._resolved_logits)
-            labels = _to_labels(y, c)
+            if binary:
+                probs = binary_probabilities(y_pred, self._binary_logits)
+                labels = binary_labels(y)
+            else:
+                probs = _to_probabilities(tf.cast(y_pred, tf.float32), self._resolved_logits)
+                labels, multi_hot = single_labels(y, c)
+                self._vars["multi_hot"].assign_add(multi_hot)
         except (ValueError, TypeError) as err:  # targets of a form we cannot read
             self.unreadable = f"cannot read the targets ({err})"
             self._warn_once("labels", f"monitor: {self.unreadable}; nothing captured")
@@ -308,6 +386,12 @@ class EvaluationCapture:
             self._update_mistakes(x if images_ok else None, labels, probs)
         self._update_samples(x if images_ok else None, labels, probs)
         self._vars["seen"].assign_add(tf.shape(labels)[0])
+
+    def _predicted(self, probs):
+        """Class index per row: argmax, or for a binary head p(positive) >= threshold."""
+        if self.binary:
+            return tf.cast(probs[:, 1] >= self.threshold, tf.int32)
+        return tf.argmax(probs, axis=-1, output_type=tf.int32)
 
     def _images_match(self, x) -> bool:
         if "images" in self._vars and (not tf.is_tensor(x) or tuple(x.shape[1:]) != self._image_shape):
@@ -327,8 +411,8 @@ class EvaluationCapture:
         v, m, c = self._vars, self.mistakes, self.num_classes
         n = tf.shape(labels)[0]
         valid = tf.logical_and(labels >= 0, labels < c)
-        predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
-        confidence = tf.reduce_max(probs, axis=-1)
+        predicted = self._predicted(probs)
+        confidence = tf.gather(probs, predicted, batch_dims=1)  # probability of the predicted class
         wrong = tf.logical_and(valid, tf.not_equal(predicted, labels))
         score = tf.concat([tf.where(wrong, confidence, -1.0), -tf.ones([m], tf.float32)], axis=0)
         batch_score, batch_index = tf.math.top_k(score, k=m)  # indices >= n are padding (-1)
@@ -354,7 +438,7 @@ class EvaluationCapture:
         valid = tf.logical_and(labels >= 0, labels < c)
         safe = tf.where(valid, labels, 0)
         weight = tf.cast(valid, tf.float32)
-        predicted = tf.argmax(probs, axis=-1, output_type=tf.int32)
+        predicted = self._predicted(probs)
         _scatter_add(v["confusion"], tf.stack([safe, predicted], axis=1), weight)
         buckets = tf.clip_by_value(tf.cast(tf.floor(probs * (t - 1)), tf.int32), 0, t - 1)  # (N, C)
         true_bucket = tf.gather(buckets, safe, batch_dims=1)
@@ -437,6 +521,18 @@ def _output_units(model) -> int | None:
     return int(units) if units is not None else None
 
 
+def _output_names(model) -> list[str]:
+    """The names of a built model's outputs (one per output), else [] (unknown yet)."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return []
+    names = getattr(model, "output_names", None)
+    if not isinstance(names, list | tuple) or len(names) != len(outputs or []):
+        names = [str(i) for i in range(len(outputs or []))]
+    return [str(n) for n in names]
+
+
 def _input_image_shape(model) -> tuple[int, ...] | None:
     """(H, W, Ch) of a single fully known image input, else None (no sample images)."""
     try:
@@ -473,9 +569,7 @@ def _to_probabilities(y_pred, from_logits: bool | None):
     return tf.where(is_dist[:, None], y_pred, tf.nn.softmax(y_pred, axis=-1))
 
 
-def _to_labels(y, num_classes: int):
-    """Integer labels from (N,), (N, 1) or one-hot (N, C) targets."""
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2 and y.shape[-1] == num_classes and num_classes > 1:
-        return tf.argmax(y, axis=-1, output_type=tf.int32)
-    return tf.cast(tf.reshape(y, [-1]), tf.int32)
+def _loss_arguments(args, kwargs) -> tuple:
+    """(y, y_pred) of a `compute_loss(x, y, y_pred, sample_weight, training)` call."""
+    named = dict(zip(("x", "y", "y_pred"), args, strict=False)) | kwargs
+    return named.get("y"), named.get("y_pred")

@@ -57,6 +57,10 @@ class SuiteOptions:
                             "(0: none)", check=OFF_OR_POSITIVE)
     mistakes_grid: int = setting(12, "of those, shown in the mistakes/most_confident image (0: no image)",
                                  check=OFF_OR_POSITIVE)
+    threshold: float = setting(
+        0.5, "binary (one-unit) heads: predicted positive when p(positive) >= this",
+        check=(lambda v: not isinstance(v, bool) and isinstance(v, int | float) and 0 < v < 1,
+               "a number strictly between 0 and 1"), cli=False)
 
     def validate(self) -> SuiteOptions:
         """Raise ValueError, Keras-style, for an out-of-range option; returns self."""
@@ -164,8 +168,8 @@ def flag_name(name: str) -> str:
 def cli_fields() -> list:
     """RunConfig's fields in flag order: the run's own, then the suite's."""
     suite = {f.name for f in fields(SuiteOptions)}
-    return ([f for f in fields(RunConfig) if f.name not in suite]
-            + [f for f in fields(RunConfig) if f.name in suite])
+    flags = [f for f in fields(RunConfig) if f.metadata.get("cli", True)]  # cli=False: no flag (yet)
+    return [f for f in flags if f.name not in suite] + [f for f in flags if f.name in suite]
 
 
 def _failed_checks(settings, cls):

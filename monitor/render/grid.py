@@ -37,7 +37,10 @@ class PredictionGridRenderer:
         self._blit: Blitter | None = None
         self._key = None
 
-    def render(self, images, true_idx, pred_idx, confidence, title: str) -> bytes:
+    def render(self, images, true_idx, pred_idx, confidence, title: str,
+               positive: int | None = None) -> bytes:
+        """`confidence`: the predicted class's probability ("(87%)"), or with `positive` (a binary
+        head) the probability of that class, titled "cat : dog (p(dog) 0.83)"."""
         true_idx = np.asarray(true_idx).reshape(-1)
         pred_idx = np.asarray(pred_idx).reshape(-1)
         confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
@@ -55,7 +58,8 @@ class PredictionGridRenderer:
             for artist, image in zip(self._images, shown, strict=True):
                 artist.set_data(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
         for text, t, p, c in zip(self._labels, true_idx, pred_idx, confidence, strict=True):
-            text.set_text(f"{self.names[int(t)]} : {self.names[int(p)]} ({100.0 * c:.0f}%)")
+            shown = f"p({self.names[positive]}) {c:.2f}" if positive is not None else f"{100.0 * c:.0f}%"
+            text.set_text(f"{self.names[int(t)]} : {self.names[int(p)]} ({shown})")
             text.set_color(RIGHT_COLOR if int(t) == int(p) else WRONG_COLOR)
         self._title.set_text(title)
         return self._blit.png()
