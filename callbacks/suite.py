@@ -7,6 +7,7 @@ from dataclasses import replace
 import keras
 
 from callbacks.base import ValidationSummaryCallback
+from callbacks.binary_curves import BinaryCurvesCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confident_mistakes import ConfidentMistakesCallback
 from callbacks.confusion_matrix import ConfusionMatrixCallback
@@ -106,4 +107,5 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
                                              **common))
     if o.pr_curves:
         out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
+        out.append(BinaryCurvesCallback(capture, writers, **common))
     return out

@@ -189,3 +189,77 @@ def most_confused_classes(cm: np.ndarray, k: int) -> np.ndarray:
     diagonal = np.diagonal(cm).astype(np.float64)
     mass = cm.sum(axis=0, dtype=np.float64) + cm.sum(axis=1, dtype=np.float64) - 2.0 * diagonal
     return np.lexsort((np.arange(len(mass)), -mass))[: max(0, min(k, len(mass)))]
+
+
+def _binary_counts(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.ndarray]:
+    pos, neg = np.asarray(pos_hist), np.asarray(neg_hist)
+    if pos.ndim != 1 or pos.shape != neg.shape:
+        raise ValueError(f"one class's histograms (T,) expected, got {pos.shape} and {neg.shape}")
+    return {k: v[0] for k, v in pr_curve_counts(pos, neg).items() if k != "thresholds"} | {
+        "thresholds": np.arange(len(pos), dtype=np.float64) / max(len(pos) - 1, 1)}
+
+
+def binary_point(tp: float, fp: float, tn: float, fn: float) -> dict[str, float]:
+    """tpr (= recall), fpr, precision and F1 of one operating point; 0.0 where undefined
+    (nothing predicted positive, no positives, no negatives), as `pr_curve_counts`."""
+    tp, fp, tn, fn = (float(v) for v in (tp, fp, tn, fn))
+    recall = tp / max(tp + fn, PR_MINIMUM_COUNT)
+    return {"tpr": recall, "fpr": fp / max(fp + tn, PR_MINIMUM_COUNT), "recall": recall,
+            "precision": tp / max(tp + fp, PR_MINIMUM_COUNT),
+            "f1": 2 * tp / max(2 * tp + fp + fn, PR_MINIMUM_COUNT)}
+
+
+def roc_points(pos_hist: np.ndarray, neg_hist: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC points of one class from its histograms (T,): ``fpr``, ``tpr`` and ``thresholds``
+    (T,), threshold ``t / (T - 1)`` predicting positive for buckets ``>= t`` (so the first
+    point is (1, 1)). 0.0 where there are no negatives / no positives."""
+    c = _binary_counts(pos_hist, neg_hist)
+    fpr = c["fp"] / np.maximum(PR_MINIMUM_COUNT, (c["fp"] + c["tn"]).astype(np.float64))
+    return {"fpr": fpr, "tpr": c["recall"], "thresholds": c["thresholds"]}
+
+
+def roc_auc(pos_hist: np.ndarray, neg_hist: np.ndarray) -> float:
+    """Area under the ROC curve: trapezoids over the thresholded points plus (0, 0) and
+    (1, 1). Equals `sklearn.metrics.roc_auc_score` on scores quantised to the buckets
+    (``floor(p * (T-1)) / (T-1)``: ties within a bucket count as half, as there). NaN
+    without positives or without negatives."""
+    pos, neg = np.asarray(pos_hist), np.asarray(neg_hist)
+    if pos.sum() == 0 or neg.sum() == 0:
+        return float("nan")
+    r = roc_points(pos, neg)
+    fpr = np.concatenate([[0.0], r["fpr"][::-1], [1.0]])  # threshold high -> low: fpr rises
+    tpr = np.concatenate([[0.0], r["tpr"][::-1], [1.0]])
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def average_precision(pos_hist: np.ndarray, neg_hist: np.ndarray) -> float:
+    """PR AUC as average precision, ``sum_t (R_t - R_{t+1}) * P_t`` over thresholds from
+    high to low (a step function, no interpolation), as `sklearn.metrics.
+    average_precision_score` on scores quantised to the buckets. NaN without positives."""
+    pos, neg = np.asarray(pos_hist), np.asarray(neg_hist)
+    if pos.sum() == 0:
+        return float("nan")
+    c = _binary_counts(pos, neg)
+    recall_above = np.concatenate([c["recall"][1:], [0.0]])  # recall one threshold higher
+    return float(np.sum((c["recall"] - recall_above) * c["precision"]))
+
+
+def best_f1(pos_hist: np.ndarray, neg_hist: np.ndarray) -> tuple[float, float]:
+    """``(threshold, f1)``: the bucket threshold ``t / (T - 1)`` of highest F1 (predicting
+    positive for scores ``>= threshold``); ties go to the highest threshold. (1.0, 0.0)
+    without positives."""
+    c = _binary_counts(pos_hist, neg_hist)
+    f1 = 2.0 * c["tp"] / np.maximum(PR_MINIMUM_COUNT, 2.0 * c["tp"] + c["fp"] + c["fn"])
+    k = len(f1) - 1 - int(np.argmax(f1[::-1]))
+    return float(c["thresholds"][k]), float(f1[k])
+
+
+def point_at_threshold(pos_hist: np.ndarray, neg_hist: np.ndarray, threshold: float) -> dict[str, float]:
+    """`binary_point` predicting positive for quantised scores ``>= threshold``: exact
+    for thresholds on the bucket grid, the next grid threshold up otherwise."""
+    c = _binary_counts(pos_hist, neg_hist)
+    k = int(np.searchsorted(c["thresholds"], threshold - 1e-9))
+    if k >= len(c["thresholds"]):
+        total_pos, total_neg = c["tp"][0], c["fp"][0]
+        return binary_point(0, 0, total_neg, total_pos)
+    return binary_point(c["tp"][k], c["fp"][k], c["tn"][k], c["fn"][k])
