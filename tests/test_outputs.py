@@ -84,3 +84,21 @@ def test_a_wrong_choice_turns_the_suite_off_with_one_warning(tmp_path, output, s
 def test_output_is_checked(tmp_path, output):
     with pytest.raises(ValueError, match="Invalid value for argument `output`"):
         monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output=output)
+
+
+def test_a_chosen_sigmoid_head_is_refused_as_multi_label(tmp_path):
+    model = two_heads(True)
+    inputs = model.inputs[0]
+    sigmoid = keras.layers.Dense(3, activation="sigmoid", name="tags")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, [model.outputs[1], sigmoid])  # aux, tags
+    model.compile("adam", ["sparse_categorical_crossentropy", "binary_crossentropy"])
+    x, y = tiny_data(90, seed=4)
+    suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output="tags")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(x, [y % 2, np.eye(3)[y]], validation_split=0.3, epochs=EPOCHS, verbose=0,
+                            callbacks=suite)
+    close_suite(suite)
+    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
+    assert len(ours) == 1 and "multi-label models are not monitored yet" in ours[0], ours
+    assert len(history.history["loss"]) == EPOCHS
