@@ -44,6 +44,7 @@ def monitoring_callbacks(
     tensorboard: bool = True,
     histogram_freq: int = 1,
     from_logits: bool | None = None,
+    output: str | int | None = None,
     display_transform=None,
     writers: SummaryWriters | None = None,
     **option_values,
@@ -68,7 +69,8 @@ def monitoring_callbacks(
     plain `tensorboard --logdir` serves every epoch (0: one tag per kind).
     Each epoch's raw counts and the `mistakes` most confident mistakes (0: none) also
     go to the `Training monitor` dashboard; `mistakes_grid` of them to a
-    `mistakes/most_confident` image.
+    `mistakes/most_confident` image. For a model with several outputs, `output`
+    (an output name or index) chooses the classifier head the suite reads.
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -80,7 +82,8 @@ def monitoring_callbacks(
     o = replace(options or SuiteOptions(), **option_values).validate()
     writers = writers or SummaryWriters(logdir)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
-                                        from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold)
+                                        from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold,
+                                        output=output)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))

@@ -21,7 +21,8 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     The other suite callbacks read `state_for(epoch)` in `on_epoch_end`; it is
     None for an epoch without a validation pass (then they write nothing).
     If the capture cannot attach to the model or read its state, it warns once
-    and stays off for the run; `fit` goes on.
+    and stays off for the run; `fit` goes on. `output` (a name or an index) chooses
+    which output of a model with several it reads; None: the model's only output.
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10)
@@ -31,12 +32,12 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
 
     def __init__(self, num_classes: int, sample_slots: int = DEFAULTS.grid_size, num_thresholds: int = 101,
                  from_logits: bool | None = None, mistakes: int = DEFAULTS.mistakes,
-                 threshold: float = DEFAULTS.threshold):
+                 threshold: float = DEFAULTS.threshold, output: str | int | None = None):
         super().__init__()
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,
             sample_slots=sample_slots, from_logits=from_logits, mistakes=mistakes,
-            threshold=threshold,
+            threshold=threshold, output=output,
         )
         self._epoch: int | None = None
         self._state: EvaluationState | None = None

@@ -122,7 +122,11 @@ class EvaluationCapture:
         from_logits: bool | None = None,
         mistakes: int = DEFAULTS.mistakes,
         threshold: float = DEFAULTS.threshold,
+        output: str | int | None = None,
     ):
+        if output is not None and (isinstance(output, bool) or not isinstance(output, str | int)
+                                   or output == "" or (isinstance(output, int) and output < 0)):
+            raise ValueError(f"Invalid value for argument `output`. Received: output={output!r}")
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"Invalid value for argument `num_classes`. Received: {num_classes}")
         if not isinstance(num_thresholds, int) or num_thresholds < 2:
@@ -138,6 +142,9 @@ class EvaluationCapture:
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 < threshold < 1:
             raise ValueError(f"Invalid value for argument `threshold`. Received: threshold={threshold}")
         self.threshold = float(threshold)
+        self.output = output  # the head to monitor: an output name or index; None = the only output
+        self._output_index: int | None = None  # resolved in attach (None: the model's only output)
+        self._output_name: str | None = None
         self.binary = False  # a one-unit head, read as two classes (decided in attach or per batch)
         self.mistakes = mistakes
         self.num_classes = num_classes
@@ -168,18 +175,41 @@ class EvaluationCapture:
         with _strategy(model).scope():
             self._create_variables(image_shape)
         self._model = model
-        loss_logits = _loss_from_logits(model) if self.from_logits is None else self.from_logits
+        loss = _head_loss(model, self._output_name, self._output_index)
+        loss_logits = _loss_from_logits(loss) if self.from_logits is None else self.from_logits
         self._resolved_logits = loss_logits
-        self._binary_logits = binary_from_logits(loss_logits, output_activation(model))
+        self._binary_logits = binary_from_logits(loss_logits, output_activation(model, self._output_index))
         self._wrap(model)
 
-    def _check_head(self, model) -> None:
+    def _resolve_output(self, model) -> None:
+        """Which of the model's outputs the monitor reads: `_output_index` / `_output_name`
+        (both None for a model with one output and no `output=`)."""
         names = _output_names(model)
-        if len(names) > 1:
-            raise ValueError(
-                f"The model has {len(names)} outputs ({', '.join(names)}); the monitor reads one "
-                "classifier head, and choosing one of several is not supported yet")
-        units = _output_units(model)
+        self._output_index = self._output_name = None
+        listed = ", ".join(names)
+        if self.output is None:
+            if len(names) > 1:
+                raise ValueError(
+                    f"The model has {len(names)} outputs ({listed}); the monitor reads one classifier "
+                    f"head: pass output= (one of: {listed}, or an index 0 to {len(names) - 1})")
+            return
+        if not names:  # not built yet: trust the choice, check it per batch
+            self._output_index = self.output if isinstance(self.output, int) else None
+            self._output_name = self.output if isinstance(self.output, str) else None
+            return
+        if isinstance(self.output, str) and self.output not in names:
+            raise ValueError(f"output={self.output!r} is not one of the model's outputs ({listed}); "
+                             "pass one of these names, or an index")
+        if isinstance(self.output, int) and self.output >= len(names):
+            raise ValueError(f"output={self.output} is out of range: the model has {len(names)} "
+                             f"output(s) ({listed}), indices 0 to {len(names) - 1}")
+        index = names.index(self.output) if isinstance(self.output, str) else self.output
+        self._output_index, self._output_name = index, names[index]
+
+    def _check_head(self, model) -> None:
+        self._resolve_output(model)
+        index = self._output_index
+        units = _output_units(model, index)
         if units == 1 and self.num_classes != 2:
             raise ValueError(
                 f"The model has 1 output unit (a binary classifier) but the monitor has {self.num_classes} "
@@ -192,7 +222,7 @@ class EvaluationCapture:
                 f"The model outputs {units} classes but the monitor has {self.num_classes} class "
                 "names. Pass one class name per output unit, in output order."
             )
-        if units is not None and units > 1 and output_activation(model) == "sigmoid":
+        if units is not None and units > 1 and output_activation(model, index) == "sigmoid":
             raise ValueError(MULTI_LABEL.format(why=f"the output is {units} independent sigmoid units"))
 
     def _wrap(self, model) -> None:
@@ -215,7 +245,7 @@ class EvaluationCapture:
         def compute_metrics(x, y, y_pred, sample_weight=None):
             if self._active and not self._seen_metrics:
                 self._seen_metrics = True
-                self._update(x, y, y_pred)
+                self._update_head(x, y, y_pred)
             return original_compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
         def compute_loss(*args, **kwargs):
@@ -239,7 +269,30 @@ class EvaluationCapture:
             self._warn_once("custom_step", f"monitor: {self.unreadable}; nothing captured")
             return
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self._update(x, y, y_pred)
+        self._update_head(x, y, y_pred)
+
+    def _update_head(self, x, y, y_pred) -> None:
+        y, y_pred = self._head(y, "targets"), self._head(y_pred, "outputs")
+        if y is not None and y_pred is not None:
+            self._update(x, y, y_pred)
+
+    def _head(self, value, what: str):
+        """The monitored head's part of `y` or `y_pred`: Keras hands several outputs as a dict
+        keyed by output name or a list/tuple in output order; one output as it is."""
+        if self._output_index is None and self._output_name is None:
+            return value
+        if isinstance(value, dict):
+            if self._output_name in value:
+                return value[self._output_name]
+        elif isinstance(value, list | tuple):
+            if self._output_index is not None and self._output_index < len(value):
+                return value[self._output_index]
+        elif self._output_index in (0, None) and tf.is_tensor(value):
+            return value  # a model with one output, chosen by output=0 or its name
+        self.unreadable = (f"the model's {what} do not hold the chosen output output={self.output!r} "
+                           f"(got {type(value).__name__})")
+        self._warn_once("head", f"monitor: {self.unreadable}; nothing captured")
+        return None
 
     def detach(self) -> None:
         model, self._model = self._model, None
@@ -509,15 +562,16 @@ def _strategy(model):
     return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
 
-def _output_units(model) -> int | None:
-    """The last output dimension of a built single-output model, else None (unknown yet)."""
+def _output_units(model, index: int | None = None) -> int | None:
+    """The last dimension of a built model's output `index` (None: its only output), else None
+    (unknown yet)."""
     try:
         outputs = model.outputs
     except (AttributeError, ValueError):
         return None
-    if not outputs or len(outputs) != 1:
+    if not outputs or (index is None and len(outputs) != 1) or (index is not None and index >= len(outputs)):
         return None
-    units = outputs[0].shape[-1]
+    units = outputs[0 if index is None else index].shape[-1]
     return int(units) if units is not None else None
 
 
@@ -547,9 +601,19 @@ def _input_image_shape(model) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape)
 
 
-def _loss_from_logits(model) -> bool | None:
-    """`from_logits` of the compiled loss where Keras tells it, else None (detect per batch)."""
+def _head_loss(model, name: str | None, index: int | None):
+    """The compiled loss of the monitored head: the model's loss, or its entry for that head
+    when the model has one loss per output (a dict keyed by output name, or a list)."""
     loss = getattr(model, "loss", None)
+    if isinstance(loss, dict):
+        return loss.get(name)
+    if isinstance(loss, list | tuple):
+        return loss[index] if index is not None and index < len(loss) else None
+    return loss
+
+
+def _loss_from_logits(loss) -> bool | None:
+    """`from_logits` of a compiled loss where Keras tells it, else None (detect per batch)."""
     value = getattr(loss, "from_logits", None)
     if value is None and loss is not None and hasattr(loss, "get_config"):
         value = loss.get_config().get("from_logits")

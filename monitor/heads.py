@@ -20,10 +20,11 @@ MULTI_LABEL = (
 )
 
 
-def output_activation(model) -> str | None:
-    """The name of the last layer's activation ("sigmoid", "softmax", "linear"), else None."""
+def output_activation(model, index: int | None = None) -> str | None:
+    """The name of the output layer's activation ("sigmoid", "softmax", "linear"), else None:
+    the last layer's, or with `index` the layer that makes the model's output `index`."""
     try:
-        layer = model.layers[-1]
+        layer = model.layers[-1] if index is None else model.outputs[index]._keras_history[0]
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
     activation = getattr(layer, "activation", None)

@@ -216,4 +216,5 @@ def test_several_outputs_turn_the_suite_off_with_one_warning_naming_them(tmp_pat
     ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
     assert len(ours) == 1, ours
     assert "2 outputs (classes, aux)" in ours[0]
+    assert "pass output= (one of: classes, aux" in ours[0]
     assert len(history.history["loss"]) == EPOCHS
