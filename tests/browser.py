@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 
 import pytest
 
@@ -76,3 +77,14 @@ def module_handle(driver, module_url: str, name: str, *args, timeout: float = 30
     if "error" in result:
         raise AssertionError(f"handles.{name} of {module_url}: {result['error']}")
     return result["value"]
+
+
+def wait_for(driver, script: str, timeout: float = 20.0, *args):
+    """The first truthy value `script` returns in the page, polled every 50 ms; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script, *args)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script} {args}")

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from monitor import limits
-from tests.browser import chromium, module_handle
+from tests.browser import chromium, module_handle, wait_for
 from tests.synthetic_logs import write_run
 from tests.tb_server import get_json, tensorboard
 
@@ -53,13 +53,7 @@ def driver():
 
 
 def _wait(driver, script: str, timeout: float = 20.0, *args):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script, *args)
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {script}")
+    return wait_for(driver, script, timeout, *args)
 
 
 def _handle(driver, base: str, name: str, *args, timeout: float = 20.0):

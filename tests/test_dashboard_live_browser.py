@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser import chromium, module_handle
+from tests.browser import chromium, module_handle, wait_for
 from tests.synthetic_logs import LiveRun
 from tests.tb_server import get_json, tensorboard
 
@@ -71,13 +71,7 @@ def driver():
 
 
 def _wait(driver, script: str, timeout: float = 30.0, *args):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script, *args)
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {script} {args}")
+    return wait_for(driver, script, timeout, *args)
 
 
 def _handle(driver, base: str, name: str, *args):

@@ -21,6 +21,16 @@ EPOCHS = 2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+
+def fit_noting_warnings(model, suite, *args, **kwargs):
+    """`model.fit(*args, callbacks=suite, verbose=0, epochs=EPOCHS, **kwargs)`, the suite closed;
+    (history, the monitor's warning messages)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(*args, epochs=EPOCHS, verbose=0, callbacks=suite, **kwargs)
+    close_suite(suite)
+    return history, [str(w.message) for w in caught if "monitor" in str(w.message)]
+
 def binary_model(logits: bool):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -87,12 +97,7 @@ def test_multi_label_turns_the_suite_off_with_one_warning(tmp_path, activation):
                               keras.layers.Dense(4, activation=activation)])
     model.compile("adam", "binary_crossentropy")
     suite = monitoring_callbacks(["a", "b", "c", "d"], str(tmp_path), tensorboard=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        history = model.fit(x[:80], y[:80], validation_data=(x[80:], y[80:]), epochs=EPOCHS,
-                            verbose=0, callbacks=suite)
-    close_suite(suite)
-    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
+    history, ours = fit_noting_warnings(model, suite, x[:80], y[:80], validation_data=(x[80:], y[80:]))
     assert len(ours) == 1, ours
     assert "multi-label models are not monitored yet" in ours[0] and "argmax" not in ours[0].split(":")[0]
     assert len(history.history["loss"]) == EPOCHS  # fit completes
@@ -148,12 +153,7 @@ def test_a_custom_test_step_the_suite_cannot_see_says_so(tmp_path):
     model = subclassed(BlindModel)
     model.compile("adam", "sparse_categorical_crossentropy")
     suite = monitoring_callbacks(["cat", "dog", "bird"], str(tmp_path), tensorboard=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        history = model.fit(x[:80], y[:80], validation_data=(x[80:], y[80:]), epochs=EPOCHS,
-                            verbose=0, callbacks=suite)
-    close_suite(suite)
-    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
+    history, ours = fit_noting_warnings(model, suite, x[:80], y[:80], validation_data=(x[80:], y[80:]))
     assert len(ours) == 1, ours
     assert "own test_step" in ours[0] and "Keras did run the validation pass" in ours[0]
     assert "no validation pass" not in ours[0]
@@ -208,12 +208,7 @@ def test_several_outputs_turn_the_suite_off_with_one_warning_naming_them(tmp_pat
                                  keras.layers.Dense(1, name="aux")(features)])
     model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
     suite = monitoring_callbacks(["cat", "dog", "bird"], str(tmp_path), tensorboard=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        history = model.fit(x, [y, y.astype("float32")], validation_split=0.3, epochs=EPOCHS,
-                            verbose=0, callbacks=suite)
-    close_suite(suite)
-    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
+    history, ours = fit_noting_warnings(model, suite, x, [y, y.astype("float32")], validation_split=0.3)
     assert len(ours) == 1, ours
     assert "2 outputs (classes, aux)" in ours[0]
     assert "pass output= (one of: classes, aux" in ours[0]

@@ -620,7 +620,10 @@ async function selectCell(p, t, q) {
   await showMistakes(p, t, q);
 }
 
+let mistakesTicket = 0;  // the newest showMistakes call; an older one's late answer is dropped
+
 async function showMistakes(p, t, q) {
+  const ticket = ++mistakesTicket;
   const layout = state.layouts[p];
   if (!layout) return;
   const {data, k} = layout;
@@ -636,10 +639,13 @@ async function showMistakes(p, t, q) {
   try {
     mistakes = await loadMistakes(data.run, data.split, step);
   } catch (error) {
-    el.mistakes.replaceChildren(heading, h('p', {text: `Cannot load the mistakes: ${error.message}`}));
+    if (ticket === mistakesTicket) {
+      el.mistakes.replaceChildren(heading, h('p', {text: `Cannot load the mistakes: ${error.message}`}));
+    }
     return;
   }
-  if (!state.selected || state.selected.t !== t || state.selected.p !== q) return;  // another click since
+  // another click, epoch or run since: that call shows its own answer (epoch 5's must not land on epoch 3)
+  if (ticket !== mistakesTicket || !state.selected || state.selected.t !== t || state.selected.p !== q) return;
   if (mistakes === null) {
     el.mistakes.replaceChildren(heading, h('p', {text: 'This run recorded no mistakes for this epoch '
       + '(the test split and runs with --mistakes 0 have none).'}));
