@@ -50,18 +50,18 @@ class Prediction:
     error: str | None = None
 
 
-def _run_class_names(run_dir: str, record: dict) -> list[str] | None:
+def _run_class_names(run_dir: str, run: dict) -> list[str] | None:
     """The class names training used: the validation matrices' own, else metrics.json's
     `test_per_class` (in class order), else the data set's."""
     names = matrices.class_names(run_dir)
     if names:
         return names
-    per_class = record.get("test_per_class")
+    per_class = run.get("test_per_class")
     if isinstance(per_class, dict) and per_class:
         return list(per_class)
     from monitor.data import CLASS_NAMES
 
-    return CLASS_NAMES.get(record["flags"].get("dataset"))
+    return CLASS_NAMES.get(run["flags"].get("dataset"))
 
 
 def _not_a_run(run_dir: str) -> MonitorError:
