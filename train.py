@@ -58,7 +58,9 @@ def _add_flag(group, f) -> None:
         return
     kwargs = {"help": meta["help"], "choices": meta["choices"], "metavar": meta["metavar"],
               "type": float if "float" in str(f.type) else int if "int" in str(f.type) else str}
-    if f.name in ("model", "dataset"):
+    if str(f.type).startswith("list"):
+        kwargs.update(nargs="+", default=f.default)
+    elif f.name in ("model", "dataset"):
         kwargs.update(nargs="+", default=None if f.default is MISSING else [f.default])
         if f.name == "model":
             kwargs["help"] += "; required unless --resume"
@@ -107,7 +109,7 @@ def run_configs(args: argparse.Namespace, argv) -> list:
 
 
 def _splits_key(c) -> tuple:
-    return (c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
+    return (c.dataset, c.data_dir, c.val_split, c.seed, c.limit, tuple(c.classes or ()))
 
 
 def train_all(configs: list, resume_dir: str | None, hooks) -> tuple[list[str], bool]:

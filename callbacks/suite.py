@@ -45,6 +45,7 @@ def monitoring_callbacks(
     histogram_freq: int = 1,
     from_logits: bool | None = None,
     output: str | int | None = None,
+    model=None,
     display_transform=None,
     writers: SummaryWriters | None = None,
     **option_values,
@@ -70,7 +71,9 @@ def monitoring_callbacks(
     Each epoch's raw counts and the `mistakes` most confident mistakes (0: none) also
     go to the `Training monitor` dashboard; `mistakes_grid` of them to a
     `mistakes/most_confident` image. For a model with several outputs, `output`
-    (an output name or index) chooses the classifier head the suite reads.
+    (an output name or index) chooses the classifier head the suite reads. Pass the
+    built `model` to have such problems raised here, before `fit` (a ValueError naming
+    the outputs); without it they are one warning when `fit` starts, and training goes on.
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -84,6 +87,8 @@ def monitoring_callbacks(
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
                                         from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold,
                                         output=output)
+    if model is not None:
+        capture.capture.check(model)
     callbacks: list[keras.callbacks.Callback] = []
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))

@@ -181,6 +181,11 @@ class EvaluationCapture:
         self._binary_logits = binary_from_logits(loss_logits, output_activation(model, self._output_index))
         self._wrap(model)
 
+    def check(self, model) -> None:
+        """Raise ValueError now for a model the monitor cannot read (several outputs and no
+        `output=`, a wrong `output=`, a head that does not match the class names)."""
+        self._check_head(model)
+
     def _resolve_output(self, model) -> None:
         """Which of the model's outputs the monitor reads: `_output_index` / `_output_name`
         (both None for a model with one output and no `output=`)."""

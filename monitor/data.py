@@ -492,11 +492,33 @@ class Splits:
     y_val: np.ndarray
 
 
+def select_classes(ds: Dataset, classes) -> Dataset:
+    """Only the images of `classes` (names of `ds`), relabelled 0..k-1 in the order given."""
+    unknown = [c for c in classes if c not in ds.class_names]
+    if unknown or len(set(classes)) != len(classes) or len(classes) < 2:
+        raise DataError(f"--classes {' '.join(classes)}: give at least 2 different classes of "
+                        f"{ds.name} ({', '.join(ds.class_names)})")
+    lookup = np.full(len(ds.class_names), -1, np.int64)
+    lookup[[ds.class_names.index(c) for c in classes]] = np.arange(len(classes))
+
+    def keep(x, y):
+        new = lookup[y]
+        return x[new >= 0], new[new >= 0]
+
+    x_train, y_train = keep(ds.x_train, ds.y_train)
+    x_test, y_test = keep(ds.x_test, ds.y_test)
+    return Dataset(ds.name, x_train, y_train, x_test, y_test, list(classes), ds.source)
+
+
 def load_splits(
-    name: str, data_dir: str | None, val_split: float, seed: int, limit: int | None = None
+    name: str, data_dir: str | None, val_split: float, seed: int, limit: int | None = None,
+    classes=None,
 ) -> Splits:
-    """`load`, then `stratified_subset` to `limit` images (if given), then `split`."""
+    """`load` (only `classes`, if given), then `stratified_subset` to `limit` images (if
+    given), then `split`."""
     ds = load(name, data_dir)
+    if classes:
+        ds = select_classes(ds, list(classes))
     x, y = ds.x_train, ds.y_train
     if limit and limit > len(x):
         raise DataError(f"--limit {limit} is more than the {len(x)} training images of {name}: "

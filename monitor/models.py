@@ -96,17 +96,24 @@ _STACKS = {
     "simple": _simple,
 }
 
-def build(name: str, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """An uncompiled reference model for `input_shape` (H, W, C) and `num_classes`."""
-    recipe(name)
-    return keras.Sequential(
-        [keras.Input(shape=tuple(input_shape), name="image"), *_STACKS[name](num_classes)],
-        name=name,
-    )
+def build(name: str, input_shape: tuple[int, int, int], num_classes: int,
+          binary: bool = False) -> keras.Model:
+    """An uncompiled reference model for `input_shape` (H, W, C) and `num_classes`; `binary`
+    (two classes): one output unit instead, a sigmoid (a logit for a recipe trained on logits)."""
+    r = recipe(name)
+    stack = _STACKS[name](num_classes)
+    if binary:
+        if num_classes != 2:
+            raise ValueError(f"a binary model has 2 classes, got num_classes={num_classes}")
+        head = stack[-1]
+        stack[-1] = layers.Dense(1, activation=None if r.from_logits else "sigmoid", name=head.name)
+    return keras.Sequential([keras.Input(shape=tuple(input_shape), name="image"), *stack], name=name)
 
 
-def compile_model(model: keras.Model, name: str, learning_rate: float | None = None) -> None:
-    """Compile `model` with the optimiser, loss and metric of recipe `name`."""
+def compile_model(model: keras.Model, name: str, learning_rate: float | None = None,
+                  binary: bool = False) -> None:
+    """Compile `model` with the optimiser, loss and metric of recipe `name` (`binary`: binary
+    cross-entropy on 0/1 labels, whatever the recipe's label form)."""
     r = recipe(name)
     lr = r.learning_rate if learning_rate is None else learning_rate
     optimizer = (
@@ -114,7 +121,10 @@ def compile_model(model: keras.Model, name: str, learning_rate: float | None = N
         if r.optimizer == "rmsprop"
         else keras.optimizers.Adam(learning_rate=lr)
     )
-    if r.one_hot_labels:
+    if binary:
+        loss = keras.losses.BinaryCrossentropy(from_logits=r.from_logits)
+        metric = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if r.from_logits else 0.5)
+    elif r.one_hot_labels:
         loss = keras.losses.CategoricalCrossentropy(from_logits=r.from_logits)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:

@@ -149,7 +149,7 @@ def load_classifier(run_dir: str | None, model_path: str | None) -> Classifier:
     else:
         rescale = any(type(layer).__name__ == "Rescaling" for layer in model.layers)
         activation = _last_activation(model)
-        logits = {"softmax": False, "linear": True}.get(activation)
+        logits = {"softmax": False, "sigmoid": False, "linear": True}.get(activation)
         if logits is None:
             output = "softmax applied only to outputs that are not already probabilities (the last layer's " \
                      f"activation, {activation}, does not tell)"
@@ -160,9 +160,10 @@ def load_classifier(run_dir: str | None, model_path: str | None) -> Classifier:
                                                          "layer)" if rescale else "scaled to [0, 1]")
                      + f"; {output}")
         names = None
-    if names is None or len(names) != units:
-        names = [f"class {i}" for i in range(units)]
-        notes.append(f"class names unknown (give --run): classes are numbered 0..{units - 1}")
+    classes = 2 if units == 1 else units  # one unit: a binary model, negative and positive
+    if names is None or len(names) != classes:
+        names = [f"class {i}" for i in range(classes)]
+        notes.append(f"class names unknown (give --run): classes are numbered 0..{classes - 1}")
     return Classifier(model, names, rescale, logits, shape, notes)
 
 
@@ -254,6 +255,13 @@ def classify(classifier: Classifier, paths: list[str], top: int = 1,
 
 
 def _probabilities(outputs: np.ndarray, from_logits: bool | None) -> np.ndarray:
+    """(N, C) class probabilities; a one-unit output (N, 1) becomes [1 - p, p]."""
+    if outputs.shape[1] == 1:
+        z = outputs[:, 0]
+        in_range = bool(((z >= 0) & (z <= 1)).all())
+        p = 1 / (1 + np.exp(-z)) if from_logits is True or (from_logits is None and not in_range) else z
+        return np.stack([1 - p, p], axis=1)
+
     def softmax(z):
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)

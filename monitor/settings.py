@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from monitor.data import DATASETS
+from monitor.data import CLASS_NAMES, DATASETS
 from monitor.distribution import STRATEGIES, tf_config_task
 from monitor.errors import MonitorError
 from monitor.limits import EPOCHS_PER_TAG
@@ -87,6 +87,10 @@ class RunConfig(SuiteOptions):
                          "dropout) train one after another under one parent folder (--logdir/--run-name, "
                          "default compare-<time>) and end with a comparison", choices=MODELS)
     dataset: str = setting("cifar10", "data set; several train every model on each", choices=DATASETS)
+    classes: list[str] | None = setting(
+        None, "train on only these classes of the data set, in this order (e.g. --classes cat dog); "
+        "two classes make a binary model: one sigmoid output unit, the first class negative",
+        metavar="NAME")
     epochs: int | None = setting(None, f"epochs (default: the recipe's: {_recipe_values('epochs')})",
                                  check=POSITIVE)
     batch_size: int | None = setting(None, "global batch size, split across devices and workers under "
@@ -133,7 +137,25 @@ class RunConfig(SuiteOptions):
             if not ok:
                 raise MonitorError(f"invalid {flag_name(name)} {value}: expected {expected}")
         c._check_strategy_and_name()
+        c._check_classes()
         return c
+
+    def _check_classes(self) -> None:
+        if self.classes is None:
+            return
+        names = CLASS_NAMES[self.dataset]
+        if (not isinstance(self.classes, list | tuple) or len(self.classes) < 2
+                or len(set(self.classes)) != len(self.classes) or any(c not in names for c in self.classes)):
+            listed = isinstance(self.classes, list | tuple)
+            given = " ".join(map(str, self.classes)) if listed else self.classes
+            raise MonitorError(f"invalid --classes {given}: give at least 2 different classes of "
+                               f"{self.dataset} ({', '.join(names)})")
+        self.classes = list(self.classes)
+
+    @property
+    def binary(self) -> bool:
+        """Two classes chosen with --classes: a one-unit sigmoid head."""
+        return self.classes is not None and len(self.classes) == 2
 
     def _check_strategy_and_name(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -48,8 +48,8 @@ def _test(r, model):
     model.save(path)
     reloaded = model_file.load(path)
     ds, c, num_classes = r.splits.dataset, r.config, len(r.class_names)
-    return evaluate_with_confusion(reloaded, *prepare_arrays(ds.x_test, ds.y_test, c.model, num_classes),
-                                   c.batch_size, num_classes)
+    x, y = prepare_arrays(ds.x_test, ds.y_test, c.model, num_classes, c.binary)
+    return evaluate_with_confusion(reloaded, x, y, c.batch_size, num_classes)
 
 
 def _write_test_summaries(r, result, test_logs: dict, test_cm) -> None:

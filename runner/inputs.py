@@ -14,13 +14,16 @@ from monitor.settings import RunConfig
 ITERATORS_PER_EPOCH = 2  # iterators Keras 3's fit makes of a dataset of known length, per epoch
 
 
-def prepare_arrays(x: np.ndarray, y: np.ndarray, model: str, num_classes: int):
+def prepare_arrays(x: np.ndarray, y: np.ndarray, model: str, num_classes: int, binary: bool = False):
     """Model-ready float32 inputs and labels, scaled to [0, 1] exactly once.
 
-    The `tutorial` model rescales inside itself, so it gets raw 0..255 pixels.
+    The `tutorial` model rescales inside itself, so it gets raw 0..255 pixels. A binary
+    model's labels are 0/1 floats of shape (N, 1).
     """
     r = recipe(model)
     x = model_input(x.astype(np.float32), r.rescale_in_model)
+    if binary:
+        return x, y.astype(np.float32).reshape(-1, 1)
     y = keras.utils.to_categorical(y, num_classes).astype(np.float32) if r.one_hot_labels else y
     return x, y
 
@@ -43,9 +46,9 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, s
 def datasets(c: RunConfig, splits, num_classes: int, epochs_done: int):
     """(train, validation) pipelines; the training one already past the reshuffles of the
     `epochs_done` epochs a resumed run skips."""
-    train_ds = make_dataset(*prepare_arrays(splits.x_train, splits.y_train, c.model, num_classes),
+    train_ds = make_dataset(*prepare_arrays(splits.x_train, splits.y_train, c.model, num_classes, c.binary),
                             c.batch_size, True, c.seed)
-    val_ds = make_dataset(*prepare_arrays(splits.x_val, splits.y_val, c.model, num_classes),
+    val_ds = make_dataset(*prepare_arrays(splits.x_val, splits.y_val, c.model, num_classes, c.binary),
                           c.batch_size, False, c.seed)
     # Each iterator made of `train_ds` draws the next seeded reshuffle, and Keras 3's `fit` makes
     # two per epoch (at its start and at its end). A resumed run makes those of the epochs it
@@ -59,8 +62,8 @@ def datasets(c: RunConfig, splits, num_classes: int, epochs_done: int):
 def seeded_model(c: RunConfig, input_shape, num_classes: int) -> keras.Model:
     """The compiled model of run `c`; the same seed gives the same initial weights."""
     keras.utils.set_random_seed(c.seed)
-    model = build(c.model, input_shape, num_classes)
-    compile_model(model, c.model, c.learning_rate)
+    model = build(c.model, input_shape, num_classes, binary=c.binary)
+    compile_model(model, c.model, c.learning_rate, binary=c.binary)
     return model
 
 

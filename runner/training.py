@@ -77,7 +77,7 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
     start = time.time()
     c = config.resolved()
     if splits is None:
-        splits = data_mod.load_splits(c.dataset, c.data_dir, c.val_split, c.seed, c.limit)
+        splits = data_mod.load_splits(c.dataset, c.data_dir, c.val_split, c.seed, c.limit, c.classes)
     strategy = make_strategy(c.strategy)  # before any other TensorFlow work (multi-worker needs it)
     chief = strategy_is_chief(strategy)
     run_dir, backup = _open_run_dir(c, chief, splits, resume_dir, out)

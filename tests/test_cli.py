@@ -17,6 +17,7 @@ from monitor.data import load_splits
 from monitor.settings import RunConfig
 from runner import training
 from runner.inputs import seeded_model
+from tests import synthetic_data
 from tests.helpers import read_tags
 from tests.synthetic_data import SIZES
 
@@ -129,6 +130,10 @@ def _fake_data_dir(tmp_path, **arrays):
     (["--model", "dropout", "--val-split", "0"], "invalid --val-split 0"),
     (["--model", "dropout", "--epochs", "two"], "invalid int value: 'two'"),
     (["--model", "dropout", "--run-name", "../escape"], "invalid --run-name"),
+    (["--model", "dropout", "--classes", "cat", "wolf"], "invalid --classes cat wolf: give at least 2 "
+     "different classes of cifar10 (airplane, automobile"),
+    (["--model", "dropout", "--classes", "cat", "cat"], "invalid --classes cat cat"),
+    (["--model", "dropout", "--classes", "cat"], "invalid --classes cat"),
 ])
 def test_bad_flags_exit_2_with_one_line(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exc:
@@ -210,3 +215,25 @@ def test_ctrl_c_keeps_every_finished_epoch(tmp_path, synthetic_data_dir):
     tags = read_tags(str(tmp_path / "r"))["monitor"]
     steps = set(tags["confusion_matrix/normalized/epochs_001-010"])
     assert set(range(metrics["epochs_run"])) <= steps
+
+
+def test_two_classes_train_a_one_unit_binary_model_end_to_end(tmp_path, synthetic_data_dir):
+    """--classes cat dog: only those images, a Dense(1) sigmoid head, binary figures every epoch."""
+    out = run_cli("--model", "simple", "--classes", "cat", "dog", "--epochs", "2", "--batch-size", "32",
+                  "--logdir", str(tmp_path), "--run-name", "b", "--data-dir", str(synthetic_data_dir))
+    assert out.returncode == 0, out.stderr[-3000:]
+    run_dir = tmp_path / "b"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["flags"]["classes"] == ["cat", "dog"]
+    arrays = synthetic_data.arrays("cifar10")
+    cats_and_dogs = {split: int(np.isin(arrays[f"y_{split}"], [3, 5]).sum()) for split in ("train", "test")}
+    assert metrics["train_size"] + metrics["validation_size"] == cats_and_dogs["train"]
+    assert set(metrics["test_per_class"]) == {"cat", "dog"}
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    assert model.outputs[0].shape[-1] == 1 and model.layers[-1].activation.__name__ == "sigmoid"
+    tags = read_tags(str(run_dir))
+    for tag in ("binary/roc_auc", "binary/pr_auc", "binary/best_f1_threshold", "binary/roc/epochs_001-010",
+                "per_class/recall/cat", "confusion_matrix/normalized/epochs_001-010"):
+        assert tags["monitor"][tag] == [0, 1], tag
+    cm = pd.read_csv(run_dir / "confusion_matrix_test.csv", index_col=0)
+    assert list(cm.index) == ["cat", "dog"] and cm.to_numpy().sum() == cats_and_dogs["test"]

@@ -102,3 +102,22 @@ def test_a_chosen_sigmoid_head_is_refused_as_multi_label(tmp_path):
     ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
     assert len(ours) == 1 and "multi-label models are not monitored yet" in ours[0], ours
     assert len(history.history["loss"]) == EPOCHS
+
+
+@pytest.mark.parametrize("output, says", [
+    (None, "The model has 2 outputs (classes, aux); the monitor reads one classifier head: pass output= "
+           "(one of: classes, aux, or an index 0 to 1)"),
+    ("nope", "output='nope' is not one of the model's outputs (classes, aux)"),
+    ("aux", "outputs 2 classes but the monitor has 3 class names"),
+])
+def test_given_the_model_the_suite_refuses_a_head_it_cannot_read_before_fit(tmp_path, output, says):
+    with pytest.raises(ValueError) as err:
+        monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output=output, model=two_heads(True))
+    assert says in str(err.value)
+
+
+@pytest.mark.parametrize("output", ["classes", 0])
+def test_given_the_model_a_readable_choice_builds_the_suite(tmp_path, output):
+    model = two_heads(True)
+    suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output=output, model=model)
+    assert suite[0].capture._output_name == "classes"
