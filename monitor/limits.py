@@ -19,6 +19,9 @@ EPOCHS_PER_TAG = 10  # TensorBoard keeps 10 images / texts / plugin tensors per 
 # the validation pass) and predict.py (numpy) apply the same rule.
 DISTRIBUTION_TOLERANCE = 1e-3
 
+# Calibration: equal-width confidence bins of the reliability statistics (Guo et al. 2017 use 15).
+CALIBRATION_BINS = 15
+
 # Pictures
 ANNOTATE_MAX_CLASSES = 30  # above: the matrix as an unannotated image + the most-confused classes
 MOST_CONFUSED = 12  # classes in that annotated sub-matrix

@@ -1,0 +1,42 @@
+"""CalibrationCallback: how far the model's confidence is from its accuracy, every epoch."""
+
+from __future__ import annotations
+
+from callbacks.base import ValidationSummaryCallback
+from monitor import summaries
+from monitor.calibration import calibration_scalars, reliability
+from monitor.capture import EvaluationState
+from monitor.render.reliability import reliability_png
+from monitor.tags import block_tag
+
+
+class CalibrationCallback(ValidationSummaryCallback):
+    """Every validated epoch: scalars `calibration/ece`, `calibration/mce`,
+    `calibration/over_confidence` (mean confidence minus accuracy) and the image
+    `calibration/reliability/<block>`, from the top-label reliability statistics the capture
+    streams during Keras' own validation pass (15 bins, no second pass). `ece` keeps each
+    epoch's ECE (epoch -> value) for the run's record and the alarms.
+
+    ```python
+    capture = ValidationCaptureCallback(num_classes=10)
+    model.fit(..., callbacks=[capture, CalibrationCallback(capture, SummaryWriters("logs/run"))])
+    ```
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ece: dict[int, float] = {}
+
+    def write(self, epoch: int, state: EvaluationState) -> None:
+        if state.calibration is None:
+            return
+        stats = reliability(**state.calibration)
+        self.ece[epoch] = stats["ece"]
+        title = f"Reliability, {self.epoch_title(epoch)}"
+
+        def work() -> None:
+            summaries.scalars(calibration_scalars(stats), epoch)
+            png = reliability_png(stats, title)
+            summaries.png_image(block_tag("calibration/reliability", epoch, self.epochs_per_tag), png, epoch)
+
+        self.submit(work)
