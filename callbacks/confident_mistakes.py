@@ -48,7 +48,8 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
     For plain TensorBoard: `mistakes/most_confident`, a grid of the `grid_size` most
     confident wrong predictions, titled "truth : prediction (confidence %)". For the
     dashboard: every captured mistake (the capture's `mistakes`, 64 by default) with a
-    thumbnail, shown when a confusion-matrix cell is clicked.
+    thumbnail, shown when a confusion-matrix cell is clicked. A multi-label head: nothing (its
+    capture keeps no mistakes).
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10, mistakes=64)
@@ -70,6 +71,8 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
                                                images_change=True)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
+        if state.multi_label is not None:
+            return  # no confident mistakes are captured for a multi-label head
         records = mistake_records(state)
         images = state.mistake_images
         title = f"Most confident mistakes, {self.epoch_title(epoch)}"

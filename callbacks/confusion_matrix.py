@@ -5,15 +5,20 @@ from __future__ import annotations
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor.capture import EvaluationState
 from monitor.matrix_summaries import write_confusion
-from monitor.metrics import accuracy
+from monitor.metrics import accuracy, multilabel_averages
+from monitor.multilabel import multilabel_payload
+from monitor.multilabel_summaries import write_multilabel_counts
 from monitor.render import ConfusionHeatmapRenderer
-from monitor.runfiles import matrices
+from monitor.runfiles import matrices, multilabel_counts
 
 
 class ConfusionMatrixCallback(ValidationSummaryCallback):
     """Writes `confusion_matrix/normalized` and `/counts` images and confused pairs.
 
     Also appends each epoch's counts to `<logdir>/validation_confusion_matrices.jsonl`.
+    A multi-label head has no confusion matrix: it gets `multilabel/counts` (per-label
+    P/R/F1 and TP/FP/FN/TN) and `multilabel/cooccurrence` (missed x added labels) images, and
+    its counts go to `<logdir>/validation_multilabel_counts.jsonl`.
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10)
@@ -33,6 +38,9 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
                           for kind in ("normalized", "counts")}
 
     def write(self, epoch: int, state: EvaluationState) -> None:
+        if state.multi_label is not None:
+            self.write_multi_label(epoch, state)
+            return
         cm = state.confusion
         title = f"Validation confusion matrix, {self.epoch_title(epoch)}, accuracy {accuracy(cm):.3f}"
         run_dir = self.writers.logdir
@@ -41,5 +49,20 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
             write_confusion(cm, self.class_names, title, epoch, self.epochs_per_tag, self.top_pairs,
                             self.renderers)
             matrices.append(run_dir, epoch, self.class_names, cm)
+
+        self.submit(work)
+
+    def write_multi_label(self, epoch: int, state: EvaluationState) -> None:
+        m = state.multi_label
+        avg = multilabel_averages(m.tp, m.fp, m.fn, m.count, m.exact)
+        title = (f"Validation labels at threshold {m.threshold:g}, {self.epoch_title(epoch)}: exact match "
+                 f"{avg['exact_match']:.3f}, Hamming accuracy {avg['hamming_accuracy']:.3f}")
+        cooccurrence_title = f"Missed (row) while added (column): images, {self.epoch_title(epoch)}"
+        payload, run_dir = multilabel_payload(m), self.writers.logdir
+
+        def work() -> None:
+            write_multilabel_counts(m, self.class_names, title, epoch, self.epochs_per_tag,
+                                    cooccurrence_title)
+            multilabel_counts.append(run_dir, epoch, self.class_names, payload)
 
         self.submit(work)

@@ -10,7 +10,7 @@ from monitor.capture import EvaluationState
 from monitor.limits import PER_CLASS_SCALARS_MAX_CLASSES
 from monitor.limits import PR_CURVES_MAX_CLASSES as MAX_CURVE_CLASSES
 from monitor.limits import PR_CURVES_WORST as WORST_CLASSES
-from monitor.metrics import per_class, pr_curve_counts
+from monitor.metrics import multilabel_per_class, per_class, pr_curve_counts
 from monitor.tags import block_tag, class_tag
 
 
@@ -21,6 +21,7 @@ class PRCurvesCallback(ValidationSummaryCallback):
     Up to 30 classes, one curve per class. Above, `pr_curves/micro_average`
     plus the 10 classes of lowest F1 that epoch; at most 30 distinct classes
     get a curve in a run (then the 10 worst among those), so the tags stay bounded.
+    A multi-label head's curves are per label (its positives against the images without it).
 
     ```python
     model.fit(..., callbacks=[capture, PRCurvesCallback(capture, writers, names)])
@@ -33,12 +34,13 @@ class PRCurvesCallback(ValidationSummaryCallback):
         self.class_names = list(class_names)
         self._curve_classes: list[int] = []  # classes given a curve so far (large class counts)
 
-    def classes_to_plot(self, cm: np.ndarray) -> list[int]:
-        """Every class, or the worst by F1 (bounded over the run) above the class limit."""
+    def classes_to_plot(self, cm: np.ndarray, f1: np.ndarray | None = None) -> list[int]:
+        """Every class, or the worst by F1 (`f1`, else the matrix's; bounded over the run) above
+        the class limit."""
         c = len(self.class_names)
         if c <= PER_CLASS_SCALARS_MAX_CLASSES:
             return list(range(c))
-        order = np.lexsort((np.arange(c), per_class(cm)["f1"]))
+        order = np.lexsort((np.arange(c), per_class(cm)["f1"] if f1 is None else f1))
         if len(self._curve_classes) < MAX_CURVE_CLASSES:
             fresh = [int(k) for k in order if int(k) not in self._curve_classes]
             worst = [int(k) for k in order[:WORST_CLASSES]]
@@ -49,7 +51,9 @@ class PRCurvesCallback(ValidationSummaryCallback):
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         pos, neg = state.pos_hist, state.neg_hist
-        chosen = self.classes_to_plot(state.confusion)
+        m = state.multi_label
+        chosen = self.classes_to_plot(state.confusion,
+                                      None if m is None else multilabel_per_class(m.tp, m.fp, m.fn)["f1"])
         micro = len(self.class_names) > PER_CLASS_SCALARS_MAX_CLASSES
 
         def work() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
-from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer
+from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer, multilabel_titles
 from monitor.tags import block_tag
 
 
@@ -29,7 +29,9 @@ def pick_samples(state: EvaluationState, n: int) -> np.ndarray:
 class PredictionGridCallback(ValidationSummaryCallback):
     """Writes `predictions/grid` (titled "truth : prediction (confidence %)", green
     right / red wrong) and `predictions/probabilities` (image beside its class
-    probability bars) for a fixed set of validation images.
+    probability bars) for a fixed set of validation images. A multi-label head: the grid
+    alone, each image titled with its true label set over its predicted set with probabilities
+    ("true: cat, dog" / "pred: cat 0.91, car 0.62"), green when the sets agree.
 
     ```python
     grid = PredictionGridCallback(capture, writers, names, grid_size=18, columns=6)
@@ -56,9 +58,13 @@ class PredictionGridCallback(ValidationSummaryCallback):
         self.display_transform = display_transform
         self.grid_renderer = PredictionGridRenderer(self.class_names, columns, display_transform)
         self.bars_renderer = ProbabilityBarsRenderer(self.class_names, display_transform=display_transform)
+        self.sets_renderer: PredictionGridRenderer | None = None  # a multi-label head's, made when needed
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.sample_images is None:
+            return
+        if state.multi_label is not None:
+            self.write_multi_label(epoch, state)
             return
         chosen = pick_samples(state, max(self.grid_size, self.probability_images))
         if chosen.size == 0:
@@ -84,5 +90,25 @@ class PredictionGridCallback(ValidationSummaryCallback):
                                                 f"Class probabilities, {self.epoch_title(epoch)}")
                 summaries.png_image(block_tag("predictions/probabilities", epoch, ept),
                                     png, epoch)
+
+        self.submit(work)
+
+    def write_multi_label(self, epoch: int, state: EvaluationState) -> None:
+        """The grid of a multi-label head: true label set over predicted set, per image."""
+        chosen = pick_samples(state, self.grid_size)
+        if chosen.size == 0:
+            return
+        threshold = state.multi_label.threshold
+        texts, right = multilabel_titles(state.sample_targets[chosen], state.sample_probs[chosen], threshold,
+                                         self.class_names)
+        images = state.sample_images[chosen]
+        title = f"Validation predictions (p >= {threshold:g}), {self.epoch_title(epoch)}"
+        if self.sets_renderer is None:
+            self.sets_renderer = PredictionGridRenderer(self.class_names, self.columns,
+                                                        self.display_transform, label_lines=2)
+
+        def work() -> None:
+            png = self.sets_renderer.render_texts(images, texts, right, title)
+            summaries.png_image(block_tag("predictions/grid", epoch, self.epochs_per_tag), png, epoch)
 
         self.submit(work)

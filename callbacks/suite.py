@@ -60,7 +60,7 @@ def monitoring_callbacks(
     What it writes is a `SuiteOptions` (`options`, with any of its fields given as
     keywords on top: `confusion_matrix`, `per_class`, `prediction_grid`, `pr_curves`,
     `every_n_epochs`, `grid_size`, `grid_columns`, `probability_images`,
-    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`).
+    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`, `threshold`, `head`).
     A plain list (Keras flattens callbacks; a list subclass would not be). Every
     image is in the event files when `fit` returns; after a KeyboardInterrupt call
     `close_suite(suite)` (interpreter exit drains the queue too).
@@ -86,7 +86,7 @@ def monitoring_callbacks(
     writers = writers or SummaryWriters(logdir)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
                                         from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold,
-                                        output=output)
+                                        output=output, head=o.head)
     if model is not None:
         capture.capture.check(model)
     callbacks: list[keras.callbacks.Callback] = []

@@ -22,7 +22,8 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     None for an epoch without a validation pass (then they write nothing).
     If the capture cannot attach to the model or read its state, it warns once
     and stays off for the run; `fit` goes on. `output` (a name or an index) chooses
-    which output of a model with several it reads; None: the model's only output.
+    which output of a model with several it reads; None: the model's only output. `head`
+    ("auto", "single_label", "binary", "multi_label") says how that output is read.
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10)
@@ -32,12 +33,13 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
 
     def __init__(self, num_classes: int, sample_slots: int = DEFAULTS.grid_size, num_thresholds: int = 101,
                  from_logits: bool | None = None, mistakes: int = DEFAULTS.mistakes,
-                 threshold: float = DEFAULTS.threshold, output: str | int | None = None):
+                 threshold: float = DEFAULTS.threshold, output: str | int | None = None,
+                 head: str = DEFAULTS.head):
         super().__init__()
         self.capture = EvaluationCapture(
             num_classes, num_thresholds=num_thresholds,
             sample_slots=sample_slots, from_logits=from_logits, mistakes=mistakes,
-            threshold=threshold, output=output,
+            threshold=threshold, output=output, head=head,
         )
         self._epoch: int | None = None
         self._state: EvaluationState | None = None
@@ -90,11 +92,22 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         except Exception as err:  # noqa: BLE001
             self.fail("cannot read the streamed state", err)
         else:
-            if self._state.multi_hot_rows:
-                self._state = None
-                self.fail("cannot monitor this model", ValueError(MULTI_LABEL.format(
-                    why="the validation targets hold rows with several (or no) labels set")))
+            self._refuse_unreadable_targets()
         self.seconds_on_training_thread += time.perf_counter() - start
+
+    def _refuse_unreadable_targets(self) -> None:
+        """Turn the suite off (one warning) for targets the head cannot read: multi-hot rows fed
+        to a single-label head, or multi-label rows holding other values than 0 and 1."""
+        if self._state.multi_hot_rows:
+            self._state = None
+            self.fail("cannot monitor this model", ValueError(MULTI_LABEL.format(
+                why="the validation targets hold rows with several (or no) labels set")))
+        elif self._state.unreadable_target_rows:
+            rows = self._state.unreadable_target_rows
+            self._state = None
+            self.fail("cannot read the targets", ValueError(
+                f"{rows} validation target rows of the multi-label head hold other values than 0 and 1 "
+                "(multi-hot rows of 0s and 1s expected)"))
 
     def on_train_end(self, logs=None):
         try:

@@ -4,10 +4,12 @@
 - Binary, one unit (sigmoid, or a linear unit = logits): read as two classes, negative = class 0
   and positive = class 1, with scores [1 - p, p] where p is the positive class's probability
   (sigmoid applied to logits); predicted positive when p >= threshold.
-- Multi-label, C independent sigmoids with multi-hot targets: not monitored yet. The capture
-  refuses a C-unit sigmoid output when it attaches and counts multi-hot target rows while
-  streaming, so the suite turns itself off with one warning instead of showing argmax numbers
-  that mean nothing for multi-label data.
+- Multi-label, C independent sigmoid units (or logits under a binary cross-entropy loss) with
+  multi-hot (N, C) targets of 0s and 1s: every label is its own yes/no decision, p >= threshold.
+  Read so from the model (`head_kind`), or chosen by the user (`SuiteOptions.head`).
+- A single-label (softmax) head fed multi-hot target rows is not monitored: the capture counts
+  such rows while streaming and the suite turns itself off with one warning instead of showing
+  argmax numbers that mean nothing for multi-label data.
 """
 
 from __future__ import annotations
@@ -15,9 +17,35 @@ from __future__ import annotations
 import tensorflow as tf
 
 MULTI_LABEL = (
-    "multi-label models are not monitored yet: {why}; each image may carry several labels, so a "
-    "single-label confusion matrix and per-class metrics (read by argmax) would be wrong numbers"
+    "multi-label targets with a single-label head are not monitored: {why}; each image may carry "
+    "several labels, so a single-label confusion matrix and per-class metrics (read by argmax) would "
+    "be wrong numbers. For a multi-label model use C sigmoid units (or logits with a binary "
+    "cross-entropy loss), or pass head=\"multi_label\""
 )
+BINARY_LOSSES = ("binarycrossentropy", "binaryfocalcrossentropy")  # names, lower case, no "_"
+
+
+def is_binary_loss(loss) -> bool:
+    """Whether a compiled loss (a name, a function or a Loss object) is binary cross-entropy or its
+    focal variant: on C > 1 units, independent yes/no labels."""
+    if loss is None:
+        return False
+    name = loss if isinstance(loss, str) else (
+        getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__)
+    return str(name).lower().replace("_", "") in BINARY_LOSSES
+
+
+def head_kind(head: str, units: int | None, activation: str | None, binary_loss: bool) -> str:
+    """"binary", "single_label" or "multi_label": the user's `head`, or for "auto" one unit =
+    binary, C sigmoid units (or a binary cross-entropy loss on units that are not softmax) =
+    multi_label, else single_label. Units unknown yet: a one-unit batch is read as binary."""
+    if head != "auto":
+        return head
+    if units == 1:
+        return "binary"
+    if activation == "sigmoid" or (activation != "softmax" and binary_loss):
+        return "multi_label"
+    return "single_label"
 
 
 def output_activation(model, index: int | None = None) -> str | None:
@@ -49,15 +77,37 @@ def binary_probabilities(y_pred, from_logits: bool | None):
 
     Unknown kind (None): a batch whose outputs all lie in [0, 1] is probabilities, else logits.
     """
-    z = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
-    if from_logits is True:
-        p = tf.sigmoid(z)
-    elif from_logits is False:
-        p = z
-    else:
-        in_range = tf.logical_and(tf.reduce_all(z >= 0.0), tf.reduce_all(z <= 1.0))
-        p = tf.where(in_range, z, tf.sigmoid(z))
+    p = sigmoid_probabilities(tf.reshape(y_pred, [-1]), from_logits)
     return tf.stack([1.0 - p, p], axis=1)
+
+
+def sigmoid_probabilities(y_pred, from_logits: bool | None):
+    """Independent sigmoid outputs (any shape) as float32 probabilities: sigmoid applied to logits.
+
+    Unknown kind (None): a batch whose outputs all lie in [0, 1] is probabilities, else logits.
+    """
+    z = tf.cast(y_pred, tf.float32)
+    if from_logits is True:
+        return tf.sigmoid(z)
+    if from_logits is False:
+        return z
+    in_range = tf.logical_and(tf.reduce_all(z >= 0.0), tf.reduce_all(z <= 1.0))
+    return tf.where(in_range, z, tf.sigmoid(z))
+
+
+def multi_hot_targets(y, num_classes: int):
+    """Multi-hot (N, C) targets -> (float32 (N, C) of 0s and 1s, bool (N,) row is readable).
+
+    Another shape raises ValueError; a row holding anything but 0s and 1s is unreadable (zeros
+    here, and counted by the capture, which turns the suite off with one warning).
+    """
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank != 2 or y.shape[-1] != num_classes:
+        raise ValueError(f"multi-label targets must be multi-hot (batch, {num_classes}) rows of 0s and "
+                         f"1s, got {y.shape}")
+    yf = tf.cast(y, tf.float32)
+    readable = tf.reduce_all(tf.logical_or(tf.equal(yf, 0.0), tf.equal(yf, 1.0)), axis=-1)
+    return tf.where(readable[:, None], yf, 0.0), readable
 
 
 def binary_labels(y):

@@ -14,6 +14,10 @@ PR_CURVES_WORST = 10  # curves per epoch above PER_CLASS_SCALARS_MAX_CLASSES cla
 PR_CURVES_MAX_CLASSES = 30  # distinct classes that ever get a curve in one run, above that count
 EPOCHS_PER_TAG = 10  # TensorBoard keeps 10 images / texts / plugin tensors per tag by default
 
+# Multi-label heads: the (C, C) missed-label x added-label co-occurrence costs O(N*C^2) per batch
+# (one (C, N) x (N, C) product); above this many labels it is not computed (None).
+MULTILABEL_COOCCURRENCE_MAX = 256
+
 # Outputs of unknown kind: a row of non-negative values summing to 1 within this is a distribution
 # (kept as probabilities), anything else is logits (softmax applied). The capture (TensorFlow, in
 # the validation pass) and predict.py (numpy) apply the same rule.

@@ -108,7 +108,12 @@ def accuracy(cm: np.ndarray) -> float:
 def worst_first_markdown(cm: np.ndarray, class_names: Sequence[str], rows: int, every_class_in: str) -> str:
     """The per-class table sorted by F1, worst first: the `rows` worst and the `rows` best
     classes, then the macro/weighted averages (for class counts too large for one table)."""
-    stats, avg = per_class(cm), averages(cm)
+    return stats_worst_first_markdown(per_class(cm), averages(cm), class_names, rows, every_class_in)
+
+
+def stats_worst_first_markdown(stats: dict, avg: dict, class_names: Sequence[str], rows: int,
+                               every_class_in: str, kinds: Sequence[str] = ("macro", "weighted")) -> str:
+    """`worst_first_markdown` of per-class `stats` and averages `avg` (`precision_<kind>`, ...)."""
     order = np.lexsort((np.arange(len(class_names)), stats["f1"]))
     shown = [("worst", order[:rows]), ("best", order[-rows:][::-1])]
     lines = [f"{len(class_names)} classes, sorted by F1; every class is in `{every_class_in}`.", "",
@@ -118,16 +123,20 @@ def worst_first_markdown(cm: np.ndarray, class_names: Sequence[str], rows: int, 
             lines.append(f"| {label} {rank} | {class_names[k]} | {stats['precision'][k]:.3f} | "
                          f"{stats['recall'][k]:.3f} | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |")
     total = int(stats["support"].sum())
-    for label, suffix in (("macro avg", "macro"), ("weighted avg", "weighted")):
-        lines.append(f"| | **{label}** | {avg[f'precision_{suffix}']:.3f} | {avg[f'recall_{suffix}']:.3f}"
-                     f" | {avg[f'f1_{suffix}']:.3f} | {total} |")
+    for suffix in kinds:
+        lines.append(f"| | **{suffix} avg** | {avg[f'precision_{suffix}']:.3f} | "
+                     f"{avg[f'recall_{suffix}']:.3f} | {avg[f'f1_{suffix}']:.3f} | {total} |")
     return "\n".join(lines)
 
 
 def per_class_markdown(cm: np.ndarray, class_names: Sequence[str]) -> str:
     """Markdown table of per-class metrics plus macro and weighted averages."""
-    stats = per_class(cm)
-    avg = averages(cm)
+    return stats_markdown(per_class(cm), averages(cm), class_names)
+
+
+def stats_markdown(stats: dict, avg: dict, class_names: Sequence[str],
+                   kinds: Sequence[str] = ("macro", "weighted")) -> str:
+    """`per_class_markdown` of per-class `stats` and averages `avg` (`precision_<kind>`, ...)."""
     total = int(stats["support"].sum())
     lines = [
         "| class | precision | recall | f1 | support |",
@@ -138,9 +147,9 @@ def per_class_markdown(cm: np.ndarray, class_names: Sequence[str]) -> str:
             f"| {name} | {stats['precision'][k]:.3f} | {stats['recall'][k]:.3f}"
             f" | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |"
         )
-    for label, suffix in (("macro avg", "macro"), ("weighted avg", "weighted")):
+    for suffix in kinds:
         lines.append(
-            f"| **{label}** | {avg[f'precision_{suffix}']:.3f}"
+            f"| **{suffix} avg** | {avg[f'precision_{suffix}']:.3f}"
             f" | {avg[f'recall_{suffix}']:.3f} | {avg[f'f1_{suffix}']:.3f}"
             f" | {total} |"
         )
@@ -263,3 +272,33 @@ def point_at_threshold(pos_hist: np.ndarray, neg_hist: np.ndarray, threshold: fl
         total_pos, total_neg = c["tp"][0], c["fp"][0]
         return binary_point(0, 0, total_neg, total_pos)
     return binary_point(c["tp"][k], c["fp"][k], c["tn"][k], c["fn"][k])
+
+
+def multilabel_per_class(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-label precision, recall, F1 (float, shape (C,)) and int support (the label's positives)
+    from (C,) counts at the threshold. 0.0 where undefined, as `per_class`: sklearn's
+    `precision_recall_fscore_support(average=None, zero_division=0)` on multi-hot arrays."""
+    tp, fp, fn = (np.asarray(v, np.int64) for v in (tp, fp, fn))
+    return {"precision": _safe_div(tp, tp + fp), "recall": _safe_div(tp, tp + fn),
+            "f1": _safe_div(2 * tp, 2 * tp + fp + fn), "support": tp + fn}
+
+
+def multilabel_averages(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, count: int,
+                        exact: int) -> dict[str, float]:
+    """`{precision,recall,f1}_{micro,macro,weighted}` as sklearn's `average=` on multi-hot arrays
+    (weighted by each label's positives), `exact_match` (rows with every label right: sklearn's
+    `accuracy_score`) and `hamming_accuracy` (1 - `hamming_loss`). 0.0 where undefined."""
+    stats = multilabel_per_class(tp, fp, fn)
+    t, p, n = (float(np.sum(v)) for v in (tp, fp, fn))
+    micro = {"precision": _safe_div(t, t + p), "recall": _safe_div(t, t + n),
+             "f1": _safe_div(2 * t, 2 * t + p + n)}
+    support = stats["support"].astype(np.float64)
+    total, cells = float(support.sum()), float(count) * len(support)
+    out: dict[str, float] = {}
+    for key in ("precision", "recall", "f1"):
+        out[f"{key}_micro"] = float(micro[key])
+        out[f"{key}_macro"] = float(stats[key].mean()) if stats[key].size else 0.0
+        out[f"{key}_weighted"] = float(np.dot(stats[key], support) / total) if total > 0 else 0.0
+    out["exact_match"] = float(_safe_div(exact, count))
+    out["hamming_accuracy"] = 1.0 - (p + n) / cells if cells > 0 else 0.0
+    return out

@@ -21,7 +21,7 @@ import os
 import sys
 
 from monitor.errors import MonitorError
-from monitor.runfiles import SUITE_DIR, event_files, matrices, record, test_confusion
+from monitor.runfiles import SUITE_DIR, event_files, matrices, multilabel_counts, record, test_confusion
 
 REPORT_FILE = "report.html"
 PNG_FILES = {"curves": "curves.png", "validation": "confusion_validation.png",
@@ -93,7 +93,7 @@ def build_report(run_dir: str) -> str:
     for key, png in pngs.items():
         with open(os.path.join(run_dir, PNG_FILES[key]), "wb") as f:
             f.write(png)
-    sections = [*_head_sections(run, pngs), *_table_sections(data)]
+    sections = [*_head_sections(run, pngs), *_table_sections(data), *_multilabel_sections(run_dir)]
     if "grid" in pngs:
         sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {data["grid"][0] + 1})</h2>'
                         + _img(pngs["grid"], "validation images with their predictions") + "</section>")
@@ -180,6 +180,29 @@ def _table_sections(data: dict) -> list[str]:
             f'<section id="confused-pairs"><h2>Most-confused pairs ({html.escape(which)})</h2>'
             + _table([{"true": t, "predicted": p, "count": n} for t, p, n in pairs],
                      ["true", "predicted", "count"]) + "</section>"]
+
+
+def _multilabel_sections(run_dir: str) -> list[str]:
+    """A multi-label run's per-label table of its last validated epoch (it has no confusion matrix)."""
+    from monitor.metrics import multilabel_averages, multilabel_per_class
+    from monitor.multilabel import counts_from_payload
+
+    line = multilabel_counts.last(run_dir)
+    if line is None:
+        return []
+    names = [str(n) for n in line["class_names"]]
+    m = counts_from_payload(line, len(names))
+    stats = multilabel_per_class(m.tp, m.fp, m.fn)
+    avg = multilabel_averages(m.tp, m.fp, m.fn, m.count, m.exact)
+    rows = [{"label": n, **{k: float(stats[k][i]) for k in ("precision", "recall", "f1")},
+             "positives": int(m.support[i]), "TP": int(m.tp[i]), "FP": int(m.fp[i]), "FN": int(m.fn[i])}
+            for i, n in enumerate(names)]
+    return [f'<section id="multi-label"><h2>Multi-label: per-label metrics (validation, epoch '
+            f'{int(line["epoch"]) + 1}, threshold {m.threshold:g})</h2><p>Each image may carry several '
+            f"labels, so there is no confusion matrix. Exact match {avg['exact_match']:.4f}, Hamming "
+            f"accuracy {avg['hamming_accuracy']:.4f}, over {m.count} images.</p>"
+            + _table(rows, ["label", "precision", "recall", "f1", "positives", "TP", "FP", "FN"])
+            + "</section>"]
 
 
 def _provenance_section(run: dict, run_dir: str) -> str:

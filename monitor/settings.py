@@ -16,6 +16,7 @@ from monitor.errors import MonitorError
 from monitor.limits import EPOCHS_PER_TAG
 from monitor.recipes import MODELS, RECIPES, recipe
 
+HEADS = ("auto", "single_label", "binary", "multi_label")  # SuiteOptions.head
 POSITIVE = (lambda v: v >= 1, "a positive integer")
 OFF_OR_POSITIVE = (lambda v: v >= 0, "0 (off) or a positive integer")
 
@@ -61,6 +62,11 @@ class SuiteOptions:
         0.5, "binary (one-unit) heads: predicted positive when p(positive) >= this",
         check=(lambda v: not isinstance(v, bool) and isinstance(v, int | float) and 0 < v < 1,
                "a number strictly between 0 and 1"), cli=False)
+    head: str = setting(
+        "auto", "the kind of classifier head: auto (read from the model: one unit = binary, C sigmoid "
+        "units or a binary cross-entropy loss on C units = multi_label, else single_label), "
+        "single_label (argmax), binary (one unit) or multi_label (C independent sigmoids, multi-hot targets)",
+        check=(lambda v: v in HEADS, "one of " + ", ".join(HEADS)), choices=HEADS, cli=False)
 
     def validate(self) -> SuiteOptions:
         """Raise ValueError, Keras-style, for an out-of-range option; returns self."""
@@ -202,6 +208,6 @@ def _failed_checks(settings, cls):
         if check is None or value is None:
             continue
         predicate, expected = check
-        kind = int | float if "float" in str(f.type) else int
+        kind = int | float if "float" in str(f.type) else str if str(f.type) == "str" else int
         ok = isinstance(value, kind) and not isinstance(value, bool) and predicate(value)
         yield f.name, value, ok, expected

@@ -5,9 +5,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix
+from sklearn.metrics import confusion_matrix, multilabel_confusion_matrix
 
 from callbacks import close_suite, monitoring_callbacks
+from monitor.runfiles import multilabel_counts
 from monitor.runfiles.matrices import last
 from tests.helpers import NAMES, tiny_data
 
@@ -86,22 +87,30 @@ def test_output_is_checked(tmp_path, output):
         monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output=output)
 
 
-def test_a_chosen_sigmoid_head_is_refused_as_multi_label(tmp_path):
+def test_a_chosen_sigmoid_head_is_monitored_as_multi_label(tmp_path):
     model = two_heads(True)
     inputs = model.inputs[0]
     sigmoid = keras.layers.Dense(3, activation="sigmoid", name="tags")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, [model.outputs[1], sigmoid])  # aux, tags
     model.compile("adam", ["sparse_categorical_crossentropy", "binary_crossentropy"])
     x, y = tiny_data(90, seed=4)
+    tags = np.eye(3)[y]
+    tags[::4, 0] = 1  # some rows with two labels
     suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, output="tags")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = model.fit(x, [y % 2, np.eye(3)[y]], validation_split=0.3, epochs=EPOCHS, verbose=0,
-                            callbacks=suite)
+        history = model.fit(x[:60], [y[:60] % 2, tags[:60]], epochs=EPOCHS, verbose=0, callbacks=suite,
+                            validation_data=(x[60:], [y[60:] % 2, tags[60:]]))
     close_suite(suite)
-    ours = [str(w.message) for w in caught if "monitor" in str(w.message)]
-    assert len(ours) == 1 and "multi-label models are not monitored yet" in ours[0], ours
+    assert [str(w.message) for w in caught if "monitor" in str(w.message)] == []
     assert len(history.history["loss"]) == EPOCHS
+    predicted = model.predict(x[60:], verbose=0)[1] >= 0.5
+    written = multilabel_counts.last(str(tmp_path))
+    assert written["epoch"] == EPOCHS - 1 and written["count"] == 30
+    mcm = multilabel_confusion_matrix(tags[60:], predicted)
+    expected = {"tn": mcm[:, 0, 0], "fp": mcm[:, 0, 1], "fn": mcm[:, 1, 0], "tp": mcm[:, 1, 1]}
+    assert {k: written[k] for k in expected} == {k: v.tolist() for k, v in expected.items()}
+    assert last(str(tmp_path)) is None  # no single-label confusion matrix
 
 
 @pytest.mark.parametrize("output, says", [

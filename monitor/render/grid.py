@@ -26,7 +26,8 @@ class PredictionGridRenderer:
 
     def __init__(self, class_names: Sequence[str], cols: int = 6,
                  display_transform: DisplayTransform | None = None, *,
-                 text_cache_bytes: int = TEXT_CACHE_BYTES, images_change: bool = False):
+                 text_cache_bytes: int = TEXT_CACHE_BYTES, images_change: bool = False, label_lines: int = 1):
+        self.label_lines = label_lines  # lines of each image's title (2: a multi-label head's)
         self.names = [short_name(n, GRID_NAME_WIDTH) for n in class_names]
         self.cols = cols
         self.display_transform = display_transform
@@ -48,6 +49,18 @@ class PredictionGridRenderer:
         k = images.shape[0] if images.ndim >= 3 else -1
         if not (len(true_idx) == len(pred_idx) == len(confidence) == k):
             raise ValueError("images, true_idx, pred_idx and confidence lengths differ")
+        texts = []
+        for t, p, c in zip(true_idx, pred_idx, confidence, strict=True):
+            shown = f"p({self.names[positive]}) {c:.2f}" if positive is not None else f"{100.0 * c:.0f}%"
+            texts.append(f"{self.names[int(t)]} : {self.names[int(p)]} ({shown})")
+        return self.render_texts(images, texts, true_idx.astype(np.int64) == pred_idx.astype(np.int64), title)
+
+    def render_texts(self, images, texts: Sequence[str], right: Sequence[bool], title: str) -> bytes:
+        """The images titled with `texts`, green where `right`, red elsewhere."""
+        images = np.asarray(images)
+        k = images.shape[0] if images.ndim >= 3 else -1
+        if not (len(texts) == len(right) == k):
+            raise ValueError("images, texts and right lengths differ")
         content = 0 if self.images_change else hash(images.tobytes())
         key = (images.shape, images.dtype.str, content, len(title))
         shown = display_images(images, self.display_transform) if self.images_change else None
@@ -57,10 +70,9 @@ class PredictionGridRenderer:
         elif shown is not None:
             for artist, image in zip(self._images, shown, strict=True):
                 artist.set_data(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
-        for text, t, p, c in zip(self._labels, true_idx, pred_idx, confidence, strict=True):
-            shown = f"p({self.names[positive]}) {c:.2f}" if positive is not None else f"{100.0 * c:.0f}%"
-            text.set_text(f"{self.names[int(t)]} : {self.names[int(p)]} ({shown})")
-            text.set_color(RIGHT_COLOR if int(t) == int(p) else WRONG_COLOR)
+        for text, label, ok in zip(self._labels, texts, right, strict=True):
+            text.set_text(label)
+            text.set_color(RIGHT_COLOR if ok else WRONG_COLOR)
         self._title.set_text(title)
         return self._blit.png()
 
@@ -68,12 +80,13 @@ class PredictionGridRenderer:
         k = imgs.shape[0]
         ncols = max(1, min(self.cols, k))
         nrows = max(1, math.ceil(k / ncols))
-        cell_w, cell_h = 2.3, 2.35
+        extra = 0.17 * (self.label_lines - 1)  # room for more lines of each image's title
+        cell_w, cell_h, band = 2.3, 2.35 + extra, 0.5 + extra
         title_w = 0.6 * 13 / 72 * len(title) + 0.4  # rough width of the 13 pt suptitle
-        fig = Figure(figsize=(max(cell_w * ncols, title_w), cell_h * nrows + 0.5), dpi=DPI)
-        top = 1.0 - 0.5 / (cell_h * nrows + 0.5)
+        fig = Figure(figsize=(max(cell_w * ncols, title_w), cell_h * nrows + band), dpi=DPI)
+        top = 1.0 - band / (cell_h * nrows + band)
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08, hspace=0.25)
-        self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + 0.5), va="top")
+        self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + band), va="top")
         self._labels = []
         self._images = []
         for i in range(k):
@@ -86,6 +99,24 @@ class PredictionGridRenderer:
             ax.set_axis_off()
         dynamic = [*(self._images if self.images_change else []), self._title, *self._labels]
         self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+
+
+def multilabel_titles(truth: np.ndarray, probs: np.ndarray, threshold: float,
+                      class_names: Sequence[str], width: int = 30) -> tuple[list[str], list[bool]]:
+    """Two-line grid titles of a multi-label head, "true: cat, dog" over "pred: cat 0.91, car 0.62"
+    (the labels with p >= threshold, most probable first; "-" for none), each line cut to `width`
+    characters; and whether each predicted set equals the true set."""
+    truth, probs = np.asarray(truth) > 0, np.asarray(probs, np.float64)
+    names = [short_name(n, GRID_NAME_WIDTH) for n in class_names]
+    texts, right = [], []
+    for t, p in zip(truth, probs, strict=True):
+        chosen = p >= threshold
+        true_set = ", ".join(names[i] for i in np.flatnonzero(t)) or "-"
+        order = np.flatnonzero(chosen)[np.argsort(-p[chosen], kind="stable")]
+        pred_set = ", ".join(f"{names[i]} {p[i]:.2f}" for i in order) or "-"
+        texts.append(f"{short_name('true: ' + true_set, width)}\n{short_name('pred: ' + pred_set, width)}")
+        right.append(bool(np.array_equal(t, chosen)))
+    return texts, right
 
 
 def prediction_grid(

@@ -1,4 +1,7 @@
-"""`validation_per_class.csv`: every class's precision, recall, F1 and support, per validated epoch."""
+"""`validation_per_class.csv`: every class's precision, recall, F1 and support, per validated epoch.
+
+For a multi-label head each class is a label and its support the images holding it (positives).
+"""
 
 from __future__ import annotations
 
@@ -20,15 +23,24 @@ def path(run_dir: str) -> str:
 
 def frame(cm: np.ndarray, class_names: list[str], epoch: int) -> pd.DataFrame:
     """Every class's precision, recall, F1 and support at `epoch`, one row per class."""
-    stats = per_class(cm)
+    return stats_frame(per_class(cm), class_names, epoch)
+
+
+def stats_frame(stats: dict, class_names: list[str], epoch: int) -> pd.DataFrame:
+    """One row per class from per-class `stats` (`precision`, `recall`, `f1`, `support` arrays)."""
     return pd.DataFrame({"epoch": epoch, "class": list(class_names),
                          **{k: stats[k] for k in ("precision", "recall", "f1", "support")}})
 
 
 def append(run_dir: str, cm: np.ndarray, class_names: list[str], epoch: int) -> None:
+    append_stats(run_dir, per_class(cm), class_names, epoch)
+
+
+def append_stats(run_dir: str, stats: dict, class_names: list[str], epoch: int) -> None:
+    """Append one epoch's rows from per-class `stats` (a multi-label head's, say)."""
     file_path = path(run_dir)
-    frame(cm, class_names, epoch).to_csv(file_path, mode="a", index=False, float_format="%.6g",
-                                         header=not os.path.exists(file_path))
+    stats_frame(stats, class_names, epoch).to_csv(file_path, mode="a", index=False, float_format="%.6g",
+                                                  header=not os.path.exists(file_path))
 
 
 def read(run_dir: str) -> pd.DataFrame:
