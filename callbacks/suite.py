@@ -8,6 +8,7 @@ import keras
 
 from callbacks.base import ValidationSummaryCallback
 from callbacks.binary_curves import BinaryCurvesCallback
+from callbacks.calibration import CalibrationCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confident_mistakes import ConfidentMistakesCallback
 from callbacks.confusion_matrix import ConfusionMatrixCallback
@@ -116,4 +117,6 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
     if o.pr_curves:
         out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
         out.append(BinaryCurvesCallback(capture, writers, **common))
+    if o.calibration:
+        out.append(CalibrationCallback(capture, writers, **common))
     return out

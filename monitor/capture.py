@@ -54,7 +54,7 @@ from monitor.heads import (
     sigmoid_probabilities,
     single_labels,
 )
-from monitor.limits import DISTRIBUTION_TOLERANCE, MULTILABEL_COOCCURRENCE_MAX
+from monitor.limits import CALIBRATION_BINS, DISTRIBUTION_TOLERANCE, MULTILABEL_COOCCURRENCE_MAX
 from monitor.multilabel import MultiLabelCounts
 from monitor.settings import HEADS, SuiteOptions
 
@@ -93,6 +93,10 @@ class EvaluationState:
     multi_label: MultiLabelCounts | None = None
     sample_targets: np.ndarray | None = None  # (S, C) int64 multi-hot truth of each slot (multi-label)
     unreadable_target_rows: int = 0  # multi-label target rows holding other values than 0 and 1
+    # Top-label reliability statistics in CALIBRATION_BINS equal-width confidence bins (the
+    # predicted class's probability): {"count", "confidence_sum", "correct"}, each (B,); None for a
+    # multi-label head (no single top label) or when not captured.
+    calibration: dict | None = None
 
     def predicted(self, probs: np.ndarray) -> np.ndarray:
         """The predicted class of each row of `probs` (N, C), as the capture counted it; for a
@@ -379,6 +383,7 @@ class EvaluationCapture:
             binary_threshold=self.threshold if self.binary else None,
             multi_hot_rows=int(round(float(v["multi_hot"]))),
             **self._multi_label_of(v, positions),
+            calibration=_calibration_of(v),
         )
 
     def _multi_label_of(self, v: dict, positions: np.ndarray) -> dict:
@@ -420,6 +425,7 @@ class EvaluationCapture:
             "pos_hist": counts("pos_hist", (c, t)),
             "score_hist": counts("score_hist", (c, t)),
             "multi_hot": counts("multi_hot", ()),
+            "calibration": counts("calibration", (CALIBRATION_BINS, 3)),
             "class_seen": local("class_seen", tf.zeros((c + 1,), tf.int32)),
             "class_block": local("class_block", -tf.ones((c + 1,), tf.int32)),
             "blocks_used": local("blocks_used", tf.constant(0, tf.int32)),
@@ -555,6 +561,7 @@ class EvaluationCapture:
         true_bucket = tf.gather(buckets, safe, batch_dims=1)
         _scatter_add(v["pos_hist"], tf.stack([safe, true_bucket], axis=1), weight)
         self._add_scores(v["score_hist"], buckets, valid[:, None])
+        _add_calibration(v["calibration"], probs, predicted, labels, valid)
 
     def _buckets(self, probs):
         """(N, C) int32 PR-histogram bucket of every score, floor(p * (T - 1))."""
@@ -638,6 +645,26 @@ class EvaluationCapture:
         if "images" in v:
             v["images"].assign(tf.tensor_scatter_nd_update(v["images"], slot, tf.cast(x, tf.float32)))
         v["class_seen"].assign_add(tf.math.unsorted_segment_sum(tf.ones_like(cls), cls, c + 1))
+
+
+def _add_calibration(var, probs, predicted, labels, valid) -> None:
+    """Per confidence bin: images, the sum of their confidences (the predicted class's
+    probability) and how many were right: one (N, 3) segment sum, O(N)."""
+    b = CALIBRATION_BINS
+    confidence = tf.gather(probs, predicted, batch_dims=1)
+    index = tf.clip_by_value(tf.cast(tf.floor(confidence * b), tf.int32), 0, b - 1)
+    index = tf.where(valid, index, b)  # rows without a readable label go to a dump bin
+    right = tf.cast(tf.equal(predicted, labels), tf.float32)
+    rows = tf.stack([tf.ones_like(confidence), confidence, right], axis=1)
+    var.assign_add(tf.math.unsorted_segment_sum(rows, index, b + 1)[:b])
+
+
+def _calibration_of(v: dict) -> dict | None:
+    if "calibration" not in v or "ml_tp" in v:
+        return None
+    table = v["calibration"].astype(np.float64)
+    return {"count": np.rint(table[:, 0]).astype(np.int64), "confidence_sum": table[:, 1],
+            "correct": np.rint(table[:, 2]).astype(np.int64)}
 
 
 def _counts_variable(name, shape):

@@ -43,6 +43,7 @@ class SuiteOptions:
     per_class: bool = setting(True, "per-class scalars and table")
     prediction_grid: bool = setting(True, "sample-prediction grid and probability images")
     pr_curves: bool = setting(True, "per-class PR curves")
+    calibration: bool = setting(True, "calibration: the reliability diagram and ECE/MCE scalars")
     every_n_epochs: int = setting(1, "write the suite every N epochs (epochs 1, 1+N, ...)", check=POSITIVE)
     grid_size: int = setting(18, "images in the prediction grid (0: none)", check=OFF_OR_POSITIVE)
     grid_columns: int = setting(6, "columns of the prediction grid", check=POSITIVE)
