@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import keras
 
+from callbacks.alarms import AlarmsCallback
 from callbacks.base import ValidationSummaryCallback
 from callbacks.binary_curves import BinaryCurvesCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
@@ -15,6 +16,7 @@ from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
 from callbacks.validation_capture import ValidationCaptureCallback
+from monitor.limits import ALARM_LIMITS, AlarmLimits
 from monitor.settings import SuiteOptions
 from monitor.writers import SummaryWriters
 
@@ -33,7 +35,12 @@ def close_suite(callbacks) -> None:
 def seconds_on_training_thread(callbacks) -> float:
     """Seconds the suite's callbacks have spent on the training thread so far."""
     return sum(c.seconds_on_training_thread for c in callbacks
-               if isinstance(c, ValidationSummaryCallback | ValidationCaptureCallback))
+               if isinstance(c, ValidationSummaryCallback | ValidationCaptureCallback | AlarmsCallback))
+
+
+def suite_alarms(callbacks) -> AlarmsCallback | None:
+    """The suite's `AlarmsCallback` (its `alerts`), None when the alarms are off."""
+    return next((c for c in callbacks if isinstance(c, AlarmsCallback)), None)
 
 
 def monitoring_callbacks(
@@ -47,6 +54,7 @@ def monitoring_callbacks(
     output: str | int | None = None,
     display_transform=None,
     writers: SummaryWriters | None = None,
+    alarm_limits: AlarmLimits | None = None,
     **option_values,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
@@ -59,7 +67,7 @@ def monitoring_callbacks(
     What it writes is a `SuiteOptions` (`options`, with any of its fields given as
     keywords on top: `confusion_matrix`, `per_class`, `prediction_grid`, `pr_curves`,
     `every_n_epochs`, `grid_size`, `grid_columns`, `probability_images`,
-    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`).
+    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`, `alarms`).
     A plain list (Keras flattens callbacks; a list subclass would not be). Every
     image is in the event files when `fit` returns; after a KeyboardInterrupt call
     `close_suite(suite)` (interpreter exit drains the queue too).
@@ -71,6 +79,9 @@ def monitoring_callbacks(
     go to the `Training monitor` dashboard; `mistakes_grid` of them to a
     `mistakes/most_confident` image. For a model with several outputs, `output`
     (an output name or index) chooses the classifier head the suite reads.
+    `alarms` (on by default) says overfitting, not learning, collapse, diverging and
+    over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
+    `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -88,10 +99,10 @@ def monitoring_callbacks(
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
     callbacks.append(capture)
-    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform)
+    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
 
 
-def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform) -> list:
+def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
     """The per-epoch writers `o` asks for, in the order they write."""
     common = dict(every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)
     out = []
@@ -111,4 +122,7 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
     if o.pr_curves:
         out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
         out.append(BinaryCurvesCallback(capture, writers, **common))
+    if o.alarms:
+        out.append(AlarmsCallback(capture, writers, class_names, epochs_per_tag=o.epochs_per_tag,
+                                  limits=alarm_limits or ALARM_LIMITS))
     return out

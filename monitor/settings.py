@@ -42,6 +42,9 @@ class SuiteOptions:
     per_class: bool = setting(True, "per-class scalars and table")
     prediction_grid: bool = setting(True, "sample-prediction grid and probability images")
     pr_curves: bool = setting(True, "per-class PR curves")
+    alarms: bool = setting(True, "alarms (overfitting, not learning, collapse, diverging, over-confident): "
+                           "a console line, the `alerts` text, metrics.json's `alerts` and a report banner; "
+                           "and the generalisation-gap scalars")
     every_n_epochs: int = setting(1, "write the suite every N epochs (epochs 1, 1+N, ...)", check=POSITIVE)
     grid_size: int = setting(18, "images in the prediction grid (0: none)", check=OFF_OR_POSITIVE)
     grid_columns: int = setting(6, "columns of the prediction grid", check=POSITIVE)
