@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import keras
 
+from callbacks.alarms import AlarmsCallback
 from callbacks.base import ValidationSummaryCallback
 from callbacks.binary_curves import BinaryCurvesCallback
 from callbacks.calibration import CalibrationCallback
@@ -16,6 +17,7 @@ from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
 from callbacks.validation_capture import ValidationCaptureCallback
+from monitor.limits import ALARM_LIMITS, AlarmLimits
 from monitor.settings import SuiteOptions
 from monitor.writers import SummaryWriters
 
@@ -34,7 +36,12 @@ def close_suite(callbacks) -> None:
 def seconds_on_training_thread(callbacks) -> float:
     """Seconds the suite's callbacks have spent on the training thread so far."""
     return sum(c.seconds_on_training_thread for c in callbacks
-               if isinstance(c, ValidationSummaryCallback | ValidationCaptureCallback))
+               if isinstance(c, ValidationSummaryCallback | ValidationCaptureCallback | AlarmsCallback))
+
+
+def suite_alarms(callbacks) -> AlarmsCallback | None:
+    """The suite's `AlarmsCallback` (its `alerts`), None when the alarms are off."""
+    return next((c for c in callbacks if isinstance(c, AlarmsCallback)), None)
 
 
 def monitoring_callbacks(
@@ -49,6 +56,7 @@ def monitoring_callbacks(
     model=None,
     display_transform=None,
     writers: SummaryWriters | None = None,
+    alarm_limits: AlarmLimits | None = None,
     **option_values,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
@@ -61,7 +69,8 @@ def monitoring_callbacks(
     What it writes is a `SuiteOptions` (`options`, with any of its fields given as
     keywords on top: `confusion_matrix`, `per_class`, `prediction_grid`, `pr_curves`,
     `every_n_epochs`, `grid_size`, `grid_columns`, `probability_images`,
-    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`, `threshold`, `head`).
+    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`, `threshold`, `head`,
+    `calibration`, `alarms`).
     A plain list (Keras flattens callbacks; a list subclass would not be). Every
     image is in the event files when `fit` returns; after a KeyboardInterrupt call
     `close_suite(suite)` (interpreter exit drains the queue too).
@@ -75,6 +84,9 @@ def monitoring_callbacks(
     (an output name or index) chooses the classifier head the suite reads. Pass the
     built `model` to have such problems raised here, before `fit` (a ValueError naming
     the outputs); without it they are one warning when `fit` starts, and training goes on.
+    `alarms` (on by default) says overfitting, not learning, collapse, diverging and
+    over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
+    `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -94,10 +106,10 @@ def monitoring_callbacks(
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
     callbacks.append(capture)
-    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform)
+    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
 
 
-def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform) -> list:
+def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
     """The per-epoch writers `o` asks for, in the order they write."""
     common = dict(every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)
     out = []
@@ -119,4 +131,7 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
         out.append(BinaryCurvesCallback(capture, writers, **common))
     if o.calibration:
         out.append(CalibrationCallback(capture, writers, **common))
+    if o.alarms:
+        out.append(AlarmsCallback(capture, writers, class_names, epochs_per_tag=o.epochs_per_tag,
+                                  limits=alarm_limits or ALARM_LIMITS))
     return out

@@ -1,10 +1,12 @@
-"""Class-count thresholds and sizes, named once.
+"""Class-count thresholds and sizes, and the training alarms' thresholds, named once.
 
 Python reads them from here; the dashboard's JavaScript gets `DASHBOARD_LIMITS` from the
 plugin (with its `runs` route), never from copies of its own.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # Event files and run files
 DENSE_MAX_CLASSES = 100  # above: the JSONL lists the nonzero cells only
@@ -42,3 +44,44 @@ DASHBOARD_LIMITS = {
     "subsetSizes": list(DASHBOARD_SUBSET_SIZES),
     "tableMax": DASHBOARD_TABLE_MAX,
 }
+
+
+@dataclass(frozen=True)
+class AlarmLimits:
+    """The thresholds of the training alarms (`monitor.alarms`), named once.
+
+    Epoch counts are whole epochs; margins on losses are relative, on accuracies absolute.
+    """
+
+    # Epochs a trend must last before it is an alarm: the validation loss above its minimum
+    # (overfitting), a class's recall at 0 (collapse), the validation ECE rising (over-confident).
+    patience: int = 3
+    # Overfitting: each of those epochs' validation loss is more than this fraction above the
+    # lowest so far (0.05: 5%), while the training loss fell. It ends once the validation loss
+    # is back within this fraction of its lowest.
+    overfitting_margin: float = 0.05
+    # Not learning and collapse are judged from this epoch on (1-based): an untrained model is at
+    # chance and often predicts mostly one class.
+    warmup_epochs: int = 3
+    # Not learning: validation accuracy at most this far (absolute) above chance, chance being
+    # the larger of 1/C and the largest class's share of the validation images.
+    chance_margin: float = 0.05
+    # Collapse: one class takes at least this share of the validation predictions ...
+    collapse_share: float = 0.6
+    # ... and at least this much more than its share of the validation images.
+    collapse_excess: float = 0.25
+    # Collapse: a class's recall stays at 0 for `patience` epochs while the mean recall of the
+    # other classes rises by more than this (absolute).
+    collapse_recall_rise: float = 0.02
+    # Diverging: the training loss rose at each of this many epochs running ...
+    diverging_epochs: int = 3
+    # ... and is now at least this many times what it was before them.
+    diverging_factor: float = 1.5
+    # Over-confident: the validation ECE rose at each of `patience` epochs, by more than this in
+    # all (absolute) ...
+    ece_rise: float = 0.01
+    # ... while the validation accuracy rose by at most this (absolute).
+    ece_accuracy_gain: float = 0.005
+
+
+ALARM_LIMITS = AlarmLimits()

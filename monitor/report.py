@@ -37,6 +37,7 @@ section { background: white; border-radius: 4px; box-shadow: 0 1px 3px rgba(0,0,
           padding: 12px 20px 16px; margin: 16px 0; }
 h2 { font-size: 17px; font-weight: 500; margin: 4px 0 12px; }
 .banner { background: #fff3e0; border-left: 4px solid #f57c00; padding: 10px 16px; margin: 16px 0; }
+.banner ul { margin: 6px 0 0; padding-left: 20px; } .banner li.ended { color: #616161; }
 .figures { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 figure { margin: 0; } figcaption { font-size: 13px; color: #616161; margin-top: 4px; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -93,11 +94,12 @@ def build_report(run_dir: str) -> str:
     for key, png in pngs.items():
         with open(os.path.join(run_dir, PNG_FILES[key]), "wb") as f:
             f.write(png)
+    # What a reader came for first (summary, alarms, curves, matrices), the long tables last.
     sections = [*_head_sections(run, pngs), *_table_sections(data), *_multilabel_sections(run_dir)]
     if "grid" in pngs:
         sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {data["grid"][0] + 1})</h2>'
                         + _img(pngs["grid"], "validation images with their predictions") + "</section>")
-    sections.append(_provenance_section(run, run_dir))
+    sections += [_provenance_section(run, run_dir), _flags_section(run)]
     path = os.path.join(run_dir, REPORT_FILE)
     with open(path, "w", encoding="utf-8") as f:
         f.write(_page(name, run, sections))
@@ -132,7 +134,7 @@ def _epochs_run(run: dict) -> int:
 
 
 def _head_sections(run: dict, pngs: dict[str, bytes]) -> list[str]:
-    """The banner of an unfinished run, the summary, the flags, the curves, the matrices."""
+    """The banner of an unfinished run, the summary, the alarms, the curves, the matrices."""
     sections, status, final = [], str(run.get("status")), record.final_metrics(run)
     if status != "completed":
         sections.append(f'<div class="banner"><b>This run did not complete</b> (status: '
@@ -145,9 +147,8 @@ def _head_sections(run: dict, pngs: dict[str, bytes]) -> list[str]:
             ("epochs", _epochs_run(run)), ("parameters", run.get("parameters"))]
     sections.append('<section id="summary"><h2>Summary</h2><div class="kpi">' + "".join(
         f"<div><b>{html.escape(_fmt(v))}</b>{html.escape(k)}</div>" for k, v in kpis) + "</div></section>")
-    sections.append('<section id="flags"><h2>Flags</h2>'
-                    + _table([{"flag": k, "value": v} for k, v in run["flags"].items()], ["flag", "value"])
-                    + "</section>")
+    if run.get("alerts"):
+        sections.append(_alarms_banner(run["alerts"]))
     if "curves" in pngs:
         sections.append('<section id="curves"><h2>Training curves</h2>'
                         + _img(pngs["curves"], "training and validation loss and accuracy") + "</section>")
@@ -158,6 +159,25 @@ def _head_sections(run: dict, pngs: dict[str, bytes]) -> list[str]:
         sections.append('<section id="confusion"><h2>Confusion matrices</h2><div class="figures">'
                         + "".join(figures) + "</div></section>")
     return sections
+
+
+def _alarms_banner(alerts: list) -> str:
+    """The alarms the run said (metrics.json's `alerts`), one line each, in order."""
+    items = []
+    for a in alerts:
+        a = a if isinstance(a, dict) else {"message": str(a)}
+        css = ' class="ended"' if a.get("event") == "ended" else ""
+        items.append(f"<li{css}>epoch {html.escape(_fmt(a.get('epoch')))}: "
+                     f"{html.escape(str(a.get('message', '')))}</li>")
+    started = sum(isinstance(a, dict) and a.get("event") != "ended" for a in alerts)
+    return (f'<div class="banner" id="alarms"><b>Alarms</b> ({started} raised; they never changed '
+            f"training)<ul>{''.join(items)}</ul></div>")
+
+
+def _flags_section(run: dict) -> str:
+    return ('<section id="flags"><h2>Flags</h2>'
+            + _table([{"flag": k, "value": v} for k, v in run["flags"].items()], ["flag", "value"])
+            + "</section>")
 
 
 def _table_sections(data: dict) -> list[str]:

@@ -44,6 +44,9 @@ class SuiteOptions:
     prediction_grid: bool = setting(True, "sample-prediction grid and probability images")
     pr_curves: bool = setting(True, "per-class PR curves")
     calibration: bool = setting(True, "calibration: the reliability diagram and ECE/MCE scalars")
+    alarms: bool = setting(True, "alarms (overfitting, not learning, collapse, diverging, over-confident): "
+                           "a console line, the `alerts` text, metrics.json's `alerts` and a report banner; "
+                           "and the generalisation-gap scalars")
     every_n_epochs: int = setting(1, "write the suite every N epochs (epochs 1, 1+N, ...)", check=POSITIVE)
     grid_size: int = setting(18, "images in the prediction grid (0: none)", check=OFF_OR_POSITIVE)
     grid_columns: int = setting(6, "columns of the prediction grid", check=POSITIVE)

@@ -24,6 +24,7 @@ class FitResult:
     suite_seconds: float | None
     early_stopped: bool
     tripped: str | None  # the message, when the loss became non-finite
+    alerts: list[dict] | None = None  # the alarms said (metrics.json's `alerts`); None: alarms off
 
 
 def fit(r, model, callbacks: dict) -> FitResult:
@@ -41,7 +42,8 @@ def fit(r, model, callbacks: dict) -> FitResult:
         r.writers.close()  # every queued summary, and the commit of the last finished epoch
         if r.chief and (last := backups.latest(r.run_dir)) is not None:
             interrupt.record = status.interrupted(r.record, getattr(interrupt, "signal_name", "SIGINT"),
-                                                  last, r.start)
+                                                  last, r.start,
+                                                  status.alerts_until(callbacks["alarms"], last.epochs_done))
             record.write(r.run_dir, interrupt.record)
         raise
     fit_seconds = time.time() - fit_start
@@ -49,14 +51,16 @@ def fit(r, model, callbacks: dict) -> FitResult:
     history = backups.merge_history(r.backup.history if r.backup else None, callbacks["history"].history)
     tripped = None
     if callbacks["guard"].tripped is not None:
-        tripped = _record_failure(r, callbacks["guard"].message(c.learning_rate), history)
+        tripped = _record_failure(r, callbacks["guard"].message(c.learning_rate), history,
+                                  status.alerts_until(callbacks["alarms"], len(history.get("loss", []))))
     return _result(r, callbacks, history, fit_seconds, tripped)
 
 
-def _record_failure(r, message: str, history: dict) -> str:
+def _record_failure(r, message: str, history: dict, alerts: list[dict] | None) -> str:
     r.writers.close()
     if r.chief:
-        record.write(r.run_dir, status.failed(r.record, message, backups.latest(r.run_dir), history, r.start))
+        record.write(r.run_dir, status.failed(r.record, message, backups.latest(r.run_dir), history, r.start,
+                                              alerts))
     return message
 
 
@@ -71,4 +75,5 @@ def _result(r, callbacks: dict, history: dict, fit_seconds: float, tripped: str 
     return FitResult(
         history=history, epochs_run=epochs_run, weights_epoch=weights_epoch, fit_seconds=fit_seconds,
         suite_seconds=seconds_on_training_thread(callbacks["all"]) if r.config.suite else None,
-        early_stopped=bool(r.config.early_stopping) and epochs_run < r.config.epochs, tripped=tripped)
+        early_stopped=bool(r.config.early_stopping) and epochs_run < r.config.epochs, tripped=tripped,
+        alerts=status.alerts_until(callbacks["alarms"], epochs_run))

@@ -37,19 +37,30 @@ def started(run, model) -> dict:
     return rec
 
 
-def with_epochs(rec: dict, done: int, history: dict) -> dict:
-    return rec | {"epochs_run": done, "history": history}
+def alerts_until(alarms, done: int) -> list[dict] | None:
+    """The alerts of epochs 1..`done` (`alarms`: the suite's `AlarmsCallback`; None: alarms off)."""
+    return None if alarms is None else [a for a in alarms.alerts if a["epoch"] <= done]
 
 
-def interrupted(rec: dict, signal_name: str, last, start: float) -> dict:
-    return rec | {"status": "interrupted", "signal": signal_name, "epochs_run": last.epochs_done,
-                  "history": last.history, "wall_time_s": round(time.time() - start, 2)}
+def _with_alerts(rec: dict, alerts: list[dict] | None) -> dict:
+    return rec if alerts is None else rec | {"alerts": alerts}
 
 
-def failed(rec: dict, message: str, last, history: dict, start: float) -> dict:
-    return rec | {"status": "failed: non-finite loss", "error": message,
-                  "epochs_run": last.epochs_done if last else 0,
-                  "history": history, "wall_time_s": round(time.time() - start, 2)}
+def with_epochs(rec: dict, done: int, history: dict, alerts: list[dict] | None = None) -> dict:
+    return _with_alerts(rec | {"epochs_run": done, "history": history}, alerts)
+
+
+def interrupted(rec: dict, signal_name: str, last, start: float, alerts: list[dict] | None = None) -> dict:
+    return _with_alerts(rec | {"status": "interrupted", "signal": signal_name, "epochs_run": last.epochs_done,
+                               "history": last.history, "wall_time_s": round(time.time() - start, 2)},
+                        alerts)
+
+
+def failed(rec: dict, message: str, last, history: dict, start: float,
+           alerts: list[dict] | None = None) -> dict:
+    return _with_alerts(rec | {"status": "failed: non-finite loss", "error": message,
+                               "epochs_run": last.epochs_done if last else 0,
+                               "history": history, "wall_time_s": round(time.time() - start, 2)}, alerts)
 
 
 def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str], start: float,
@@ -75,4 +86,4 @@ def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str
     )
     if result.early_stopped:
         rec["early_stopped"] = True
-    return rec
+    return _with_alerts(rec, result.alerts)

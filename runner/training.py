@@ -20,13 +20,14 @@ from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.epoch_backup import EpochBackupCallback
 from callbacks.non_finite_loss import StopOnNonFiniteLoss
 from callbacks.reraise_interrupt import ReRaiseInterrupt
-from callbacks.suite import monitoring_callbacks
+from callbacks.suite import monitoring_callbacks, suite_alarms
 from monitor import data as data_mod
 from monitor import runs, summaries
+from monitor.alarms import EpochStats
 from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
 from monitor.errors import MonitorError
 from monitor.resume import truncate_run
-from monitor.runfiles import SUITE_DIR, backups, record
+from monitor.runfiles import SUITE_DIR, backups, matrices, record
 from monitor.settings import RunConfig
 from monitor.writers import SummaryWriters
 from runner import finish, status
@@ -152,7 +153,11 @@ def _callbacks(r: Run) -> dict:
                                  histogram_freq=histogram_freq, writers=r.writers) if c.suite else []
     roles = {"guard": StopOnNonFiniteLoss(), "history": keras.callbacks.History(), "suite": suite,
              "board": ChiefTensorBoard(r.run_dir, histogram_freq=histogram_freq, write_graph=not r.resumed),
-             "early_stop": None}
+             "early_stop": None, "alarms": suite_alarms(suite)}
+    if roles["alarms"] is not None:
+        roles["alarms"].out = r.out
+        if r.backup is not None:  # a resumed run: its earlier epochs' alerts, said then, are kept
+            roles["alarms"].replay(past_epochs(r.run_dir, r.backup.history))
     ordered = [roles["guard"], roles["board"], *suite, roles["history"]]
     if c.early_stopping:
         roles["early_stop"] = keras.callbacks.EarlyStopping(
@@ -162,11 +167,22 @@ def _callbacks(r: Run) -> dict:
         ordered.append(EpochBackupCallback(
             r.run_dir, r.writers, roles["history"], past_history=r.backup.history if r.backup else None,
             flush=[roles["board"]], skip=lambda: roles["guard"].tripped is not None,
-            on_commit=lambda done, hist: record.write(r.run_dir, status.with_epochs(r.record, done, hist)),
+            on_commit=lambda done, hist: record.write(r.run_dir, status.with_epochs(
+                r.record, done, hist, status.alerts_until(roles["alarms"], done))),
             before_commit=r.hooks.before_commit))
         ordered.extend(r.hooks.callbacks)
     roles["all"] = [ReRaiseInterrupt(), *ordered]
     return roles
+
+
+def past_epochs(run_dir: str, history: dict[str, list[float]]) -> list[EpochStats]:
+    """The epochs a resumed run already has, for its alarms: Keras' logs from the history and the
+    validation confusion matrices from the run's JSONL."""
+    confusion = {line.get("epoch"): line for line in matrices.read_lines(run_dir)}
+    length = len(history.get("loss", []))
+    return [EpochStats.from_confusion({k: v[i] for k, v in history.items() if i < len(v)},
+                                      matrices.decode(confusion[i]) if i in confusion else None)
+            for i in range(length)]
 
 
 def flags_markdown(config: RunConfig) -> str:

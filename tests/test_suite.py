@@ -32,6 +32,7 @@ def expected_monitor_tags(names=NAMES):
         "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
         "recall_weighted", "f1_weighted", "balanced_accuracy")}
     tags |= {f"pr_curves/{n}" for n in names}
+    tags |= {"generalisation/loss_gap", "generalisation/accuracy_gap"}  # the alarms' gap scalars
     return tags
 
 
@@ -140,7 +141,8 @@ def test_epochs_without_validation_write_nothing_and_warn_once(tmp_path):
 def test_every_n_epochs_and_parts_off(tmp_path):
     x, y = tiny_data(120)
     suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, every_n_epochs=2,
-                                 prediction_grid=False, pr_curves=False, per_class=False, mistakes=0)
+                                 prediction_grid=False, pr_curves=False, per_class=False, mistakes=0,
+                                 alarms=False)
     tiny_model().fit(x, y, validation_split=0.3, epochs=3, verbose=0, callbacks=suite)
     close_suite(suite)
     tags = read_tags(str(tmp_path))["monitor"]
