@@ -7,6 +7,7 @@ from monitor import summaries
 from monitor.calibration import calibration_scalars, reliability
 from monitor.capture import EvaluationState
 from monitor.render.reliability import reliability_png
+from monitor.runfiles import calibration_lines
 from monitor.tags import block_tag
 
 
@@ -14,8 +15,9 @@ class CalibrationCallback(ValidationSummaryCallback):
     """Every validated epoch: scalars `calibration/ece`, `calibration/mce`,
     `calibration/over_confidence` (mean confidence minus accuracy) and the image
     `calibration/reliability/<block>`, from the top-label reliability statistics the capture
-    streams during Keras' own validation pass (15 bins, no second pass). `ece` keeps each
-    epoch's ECE (epoch -> value) for the run's record and the alarms.
+    streams during Keras' own validation pass (15 bins, no second pass); each epoch's
+    statistics also go to `<logdir>/validation_calibration.jsonl`. `ece` keeps each epoch's ECE
+    (epoch -> value).
 
     ```python
     capture = ValidationCaptureCallback(num_classes=10)
@@ -30,12 +32,15 @@ class CalibrationCallback(ValidationSummaryCallback):
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.calibration is None:
             return
-        stats = reliability(**state.calibration)
+        statistics = {k: v.copy() for k, v in state.calibration.items()}
+        stats = reliability(**statistics)
         self.ece[epoch] = stats["ece"]
         title = f"Reliability, {self.epoch_title(epoch)}"
+        run_dir = self.writers.logdir
 
         def work() -> None:
             summaries.scalars(calibration_scalars(stats), epoch)
+            calibration_lines.append(run_dir, epoch, statistics, stats)
             png = reliability_png(stats, title)
             summaries.png_image(block_tag("calibration/reliability", epoch, self.epochs_per_tag), png, epoch)
 

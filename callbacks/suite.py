@@ -67,10 +67,7 @@ def monitoring_callbacks(
     suite = monitoring_callbacks(class_names, "logs/run2", grid_size=9, mistakes=0)
     ```
     What it writes is a `SuiteOptions` (`options`, with any of its fields given as
-    keywords on top: `confusion_matrix`, `per_class`, `prediction_grid`, `pr_curves`,
-    `every_n_epochs`, `grid_size`, `grid_columns`, `probability_images`,
-    `confused_pairs`, `mistakes`, `mistakes_grid`, `epochs_per_tag`, `threshold`, `head`,
-    `calibration`, `alarms`).
+    keywords on top, e.g. `grid_size`, `mistakes`, `threshold`, `head`, `calibration`, `alarms`).
     A plain list (Keras flattens callbacks; a list subclass would not be). Every
     image is in the event files when `fit` returns; after a KeyboardInterrupt call
     `close_suite(suite)` (interpreter exit drains the queue too).
@@ -92,9 +89,7 @@ def monitoring_callbacks(
     if len(class_names) < 2:
         raise ValueError(f"Invalid value for argument `class_names`. Received: {class_names!r}")
     if not isinstance(histogram_freq, int) or histogram_freq < 0:
-        raise ValueError(
-            f"Invalid value for argument `histogram_freq`. Received: histogram_freq={histogram_freq}"
-        )
+        raise ValueError(f"Invalid value for argument `histogram_freq`. Received: {histogram_freq=}")
     o = replace(options or SuiteOptions(), **option_values).validate()
     writers = writers or SummaryWriters(logdir)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),

@@ -21,7 +21,15 @@ import os
 import sys
 
 from monitor.errors import MonitorError
-from monitor.runfiles import SUITE_DIR, event_files, matrices, multilabel_counts, record, test_confusion
+from monitor.runfiles import (
+    SUITE_DIR,
+    TEST_DIR,
+    event_files,
+    matrices,
+    multilabel_counts,
+    record,
+    test_confusion,
+)
 
 REPORT_FILE = "report.html"
 PNG_FILES = {"curves": "curves.png", "validation": "confusion_validation.png",
@@ -52,12 +60,14 @@ code { font-size: 12px; }
 """
 
 
-def _last_grid_png(run_dir: str) -> tuple[int, bytes] | None:
-    """The last epoch's `predictions/grid` image, as written into the run's event files."""
+def _last_grid_png(run_dir: str, tag_prefix: str = "predictions/grid",
+                   folder: str = SUITE_DIR) -> tuple[int, bytes] | None:
+    """(step, PNG) of the last epoch's image under `tag_prefix` (the prediction grid by default),
+    as written into the run's event files in `folder`."""
     best = None
-    for path in event_files.paths(os.path.join(run_dir, SUITE_DIR)):
+    for path in event_files.paths(os.path.join(run_dir, folder)):
         for event in event_files.events(path):
-            png = event_files.image_png(event, "predictions/grid")
+            png = event_files.image_png(event, tag_prefix)
             if png is not None and (best is None or event.step >= best[0]):
                 best = (event.step, png)
     return best
@@ -95,7 +105,8 @@ def build_report(run_dir: str) -> str:
         with open(os.path.join(run_dir, PNG_FILES[key]), "wb") as f:
             f.write(png)
     # What a reader came for first (summary, alarms, curves, matrices), the long tables last.
-    sections = [*_head_sections(run, pngs), *_table_sections(data), *_multilabel_sections(run_dir)]
+    sections = [*_head_sections(run, pngs), *_curve_sections(run, run_dir), *_table_sections(data),
+                *_multilabel_sections(run_dir)]
     if "grid" in pngs:
         sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {data["grid"][0] + 1})</h2>'
                         + _img(pngs["grid"], "validation images with their predictions") + "</section>")
@@ -159,6 +170,31 @@ def _head_sections(run: dict, pngs: dict[str, bytes]) -> list[str]:
         sections.append('<section id="confusion"><h2>Confusion matrices</h2><div class="figures">'
                         + "".join(figures) + "</div></section>")
     return sections
+
+
+def _curve_sections(run: dict, run_dir: str) -> list[str]:
+    """A binary head's last ROC curve, and calibration: the reliability diagrams of the last
+    validated epoch and of the test split, with their ECE."""
+    out = []
+    roc = _last_grid_png(run_dir, "binary/roc")
+    if roc is not None:
+        out.append(f'<section id="binary"><h2>ROC curve (validation, epoch {roc[0] + 1})</h2>'
+                   + _img(roc[1], "ROC curve with the threshold and the best-F1 threshold marked")
+                   + "</section>")
+    figures = []
+    ece = [e for e in run.get("validation_ece") or [] if e is not None]
+    test_ece = ((run.get("final") or {}).get("test") or {}).get("ece")
+    for (step_png, caption) in ((_last_grid_png(run_dir, "calibration/reliability"), "Validation, last epoch"
+                                 + (f", ECE {ece[-1]:.4f}" if ece else "")),
+                                (_last_grid_png(run_dir, "calibration/reliability", TEST_DIR), "Test"
+                                 + (f", ECE {test_ece:.4f}" if isinstance(test_ece, float) else ""))):
+        if step_png is not None:
+            figures.append(f"<figure>{_img(step_png[1], caption)}<figcaption>{html.escape(caption)}"
+                           "</figcaption></figure>")
+    if figures:
+        out.append('<section id="calibration"><h2>Calibration</h2><div class="figures">' + "".join(figures)
+                   + "</div></section>")
+    return out
 
 
 def _alarms_banner(alerts: list) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import warnings
 
+from monitor.calibration import calibration_scalars, reliability
 from monitor.hparams import write_hparams_file
 from monitor.matrix_summaries import write_confusion, write_per_class
 from monitor.metrics import accuracy
+from monitor.render.reliability import reliability_png
 from monitor.report import REPORT_FILE, build_report
 from monitor.runfiles import TEST_DIR, backups, model_file, record, test_confusion
 from runner import status
@@ -22,10 +24,11 @@ def finish(r, model, result) -> dict:
         print(f"Worker done: {result.epochs_run} epochs in {result.fit_seconds:.0f} s; the chief saves "
               "and tests.", file=r.out, flush=True)
         return r.record | {"status": "completed", "epochs_run": result.epochs_run}
-    test_logs, test_cm = _test(r, model)
-    _write_test_summaries(r, result, test_logs, test_cm)
+    test_logs, test_cm, test_calibration = _test(r, model)
+    calibration = None if test_calibration is None else reliability(**test_calibration)
+    _write_test_summaries(r, result, test_logs, test_cm, calibration)
     rec = status.completed(r.record, result, test_logs, test_cm, r.class_names, r.start,
-                           r.writers.busy_seconds)
+                           r.writers.busy_seconds, calibration)
     try:
         write_hparams_file(r.run_dir, rec, model.get_config())
     except Exception as err:  # noqa: BLE001 - a finished, tested run must not be lost to its HParams
@@ -52,7 +55,7 @@ def _test(r, model):
     return evaluate_with_confusion(reloaded, x, y, c.batch_size, num_classes)
 
 
-def _write_test_summaries(r, result, test_logs: dict, test_cm) -> None:
+def _write_test_summaries(r, result, test_logs: dict, test_cm, calibration: dict | None) -> None:
     """The test split's matrices, per-class numbers and scalars (`test/`), and its CSV."""
     from monitor import summaries
 
@@ -65,6 +68,10 @@ def _write_test_summaries(r, result, test_logs: dict, test_cm) -> None:
     def write_test() -> None:
         write_confusion(test_cm, names, title, step, top_pairs=r.config.confused_pairs, split="test")
         write_per_class(test_cm, names, step)
+        if calibration is not None and r.config.calibration:
+            summaries.scalars(calibration_scalars(calibration), step)
+            summaries.png_image("calibration/reliability", reliability_png(
+                calibration, f"Test reliability after {result.epochs_run} epochs"), step)
         summaries.scalars({"test/loss": test_logs["loss"], "test/accuracy": test_logs["accuracy"]}, step)
 
     r.writers.submit(TEST_DIR, write_test)

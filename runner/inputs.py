@@ -68,11 +68,13 @@ def seeded_model(c: RunConfig, input_shape, num_classes: int) -> keras.Model:
 
 
 def evaluate_with_confusion(model, x, y, batch_size: int, num_classes: int):
-    """`model.evaluate` on (x, y) and the confusion matrix streamed from the same pass."""
+    """`model.evaluate` on (x, y), and the confusion matrix and calibration statistics (None for a
+    multi-label head) streamed from the same pass."""
     capture = EvaluationCapture(num_classes, sample_slots=0)
     capture.attach(model)
     try:
         logs = model.evaluate(make_dataset(x, y, batch_size, False, 0), verbose=0, return_dict=True)
     finally:
         capture.detach()
-    return logs, capture.read().confusion
+    state = capture.read()
+    return logs, state.confusion, state.calibration

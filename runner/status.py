@@ -8,7 +8,7 @@ import time
 from monitor import data as data_mod
 from monitor import runs
 from monitor.metrics import per_class
-from monitor.runfiles import record
+from monitor.runfiles import calibration_lines, record
 
 
 def resume_command(run_dir: str) -> str:
@@ -46,14 +46,22 @@ def _with_alerts(rec: dict, alerts: list[dict] | None) -> dict:
     return rec if alerts is None else rec | {"alerts": alerts}
 
 
+def _with_calibration(rec: dict, done: int) -> dict:
+    """`validation_ece`: each epoch's ECE from the run's `validation_calibration.jsonl` (None for
+    an epoch without one); left out when the run has no such file."""
+    by_epoch = calibration_lines.ece_by_epoch(rec["run_dir"]) if rec.get("run_dir") else {}
+    return rec | {"validation_ece": [by_epoch.get(e) for e in range(done)]} if by_epoch else rec
+
+
 def with_epochs(rec: dict, done: int, history: dict, alerts: list[dict] | None = None) -> dict:
-    return _with_alerts(rec | {"epochs_run": done, "history": history}, alerts)
+    return _with_calibration(_with_alerts(rec | {"epochs_run": done, "history": history}, alerts), done)
 
 
 def interrupted(rec: dict, signal_name: str, last, start: float, alerts: list[dict] | None = None) -> dict:
-    return _with_alerts(rec | {"status": "interrupted", "signal": signal_name, "epochs_run": last.epochs_done,
-                               "history": last.history, "wall_time_s": round(time.time() - start, 2)},
-                        alerts)
+    done = last.epochs_done
+    return _with_calibration(_with_alerts(
+        rec | {"status": "interrupted", "signal": signal_name, "epochs_run": done,
+               "history": last.history, "wall_time_s": round(time.time() - start, 2)}, alerts), done)
 
 
 def failed(rec: dict, message: str, last, history: dict, start: float,
@@ -64,7 +72,7 @@ def failed(rec: dict, message: str, last, history: dict, start: float,
 
 
 def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str], start: float,
-              background_seconds: float) -> dict:
+              background_seconds: float, test_calibration: dict | None = None) -> dict:
     """The record of a finished, tested run (`result`: the fit's `FitResult`)."""
     at = {k: v[result.weights_epoch - 1] for k, v in result.history.items()}
     pc = per_class(test_cm)
@@ -78,7 +86,8 @@ def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str
         final={
             "train": {"loss": at["loss"], "accuracy": at["accuracy"]},
             "validation": {"loss": at.get("val_loss"), "accuracy": at.get("val_accuracy")},
-            "test": {"loss": float(test_logs["loss"]), "accuracy": float(test_logs["accuracy"])},
+            "test": {"loss": float(test_logs["loss"]), "accuracy": float(test_logs["accuracy"])}
+            | ({} if test_calibration is None else {k: test_calibration[k] for k in ("ece", "mce")}),
         },
         test_per_class={name: {m: float(pc[m][i]) for m in ("precision", "recall", "f1")}
                         | {"support": int(pc["support"][i])}
@@ -86,4 +95,4 @@ def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str
     )
     if result.early_stopped:
         rec["early_stopped"] = True
-    return _with_alerts(rec, result.alerts)
+    return _with_calibration(_with_alerts(rec, result.alerts), result.epochs_run)

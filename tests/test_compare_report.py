@@ -29,7 +29,8 @@ from tests.tb_server import tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("simple", "twoblock")
-SECTIONS = {"summary", "flags", "curves", "confusion", "per-class", "confused-pairs", "predictions",
+SECTIONS = {"summary", "flags", "curves", "confusion", "calibration", "per-class", "confused-pairs",
+            "predictions",
             "provenance"}
 
 
@@ -162,7 +163,8 @@ def test_report_html_is_complete_self_contained_and_loads_in_a_browser(parent):
         driver.get((run_dir / "report.html").as_uri())
         sizes = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        assert len(sizes) == 4 and all(done and width > 0 for done, width in sizes)
+        # curves, two matrices, two reliability diagrams (validation, test), the grid
+        assert len(sizes) == 6 and all(done and width > 0 for done, width in sizes)
         assert "twoblock" in driver.title
 
 

@@ -33,6 +33,8 @@ def expected_monitor_tags(names=NAMES):
         "recall_weighted", "f1_weighted", "balanced_accuracy")}
     tags |= {f"pr_curves/{n}" for n in names}
     tags |= {"generalisation/loss_gap", "generalisation/accuracy_gap"}  # the alarms' gap scalars
+    tags |= {"calibration/ece", "calibration/mce", "calibration/over_confidence",
+             f"calibration/reliability/{BLOCK}"}
     return tags
 
 
@@ -142,7 +144,7 @@ def test_every_n_epochs_and_parts_off(tmp_path):
     x, y = tiny_data(120)
     suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, every_n_epochs=2,
                                  prediction_grid=False, pr_curves=False, per_class=False, mistakes=0,
-                                 alarms=False)
+                                 alarms=False, calibration=False)
     tiny_model().fit(x, y, validation_split=0.3, epochs=3, verbose=0, callbacks=suite)
     close_suite(suite)
     tags = read_tags(str(tmp_path))["monitor"]

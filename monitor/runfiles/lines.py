@@ -1,7 +1,8 @@
-"""Rewriting a line-per-epoch file in place (a temporary file, then a rename)."""
+"""Line-per-epoch files: rewriting in place (a temporary file, then a rename), and JSONL helpers."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -18,3 +19,38 @@ def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(kept)
         os.replace(tmp, path)
+
+
+def read_json_lines(path: str) -> list[dict]:
+    """Every whole JSON line of a JSONL file, in order (a line cut short or damaged is left
+    out); [] without the file."""
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    try:
+                        out.append(json.loads(line))
+                    except ValueError:
+                        continue
+    except OSError:
+        return []
+    return out
+
+
+def append_json_line(path: str, value: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(value) + "\n")
+
+
+def keep_epochs_before(path: str, from_epoch: int) -> None:
+    """Keep the JSON lines whose `epoch` is < `from_epoch` (and drop a line cut short)."""
+    keep(path, lambda line: (epoch := epoch_of(line)) is not None and epoch < from_epoch)
+
+
+def epoch_of(line: str) -> int | None:
+    """The `epoch` of a whole JSON line, else None."""
+    try:
+        return int(json.loads(line)["epoch"]) if line.endswith("\n") else None
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -9,7 +9,6 @@ right, per-label counts at the threshold (lists in class order), and the nonzero
 
 from __future__ import annotations
 
-import json
 import os
 
 from monitor.runfiles import lines
@@ -23,23 +22,12 @@ def path(run_dir: str) -> str:
 
 def append(run_dir: str, epoch: int, class_names: list[str], payload: dict) -> None:
     """Append one epoch's line: `payload` is `multilabel_payload(counts)`."""
-    with open(path(run_dir), "a", encoding="utf-8") as f:
-        f.write(json.dumps({"epoch": epoch, "class_names": list(class_names), **payload}) + "\n")
+    lines.append_json_line(path(run_dir), {"epoch": epoch, "class_names": list(class_names), **payload})
 
 
 def read_lines(run_dir: str) -> list[dict]:
     """Every whole line, in order (a line cut short by a kill is left out)."""
-    out = []
-    try:
-        with open(path(run_dir), encoding="utf-8") as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-    except OSError:
-        return []
-    return out
+    return lines.read_json_lines(path(run_dir))
 
 
 def last(run_dir: str) -> dict | None:
@@ -50,11 +38,4 @@ def last(run_dir: str) -> dict | None:
 
 def truncate(run_dir: str, from_epoch: int) -> None:
     """Keep the lines of epochs < `from_epoch` (and drop a line cut short)."""
-    lines.keep(path(run_dir), lambda line: _epoch(line) is not None and _epoch(line) < from_epoch)
-
-
-def _epoch(line: str) -> int | None:
-    try:
-        return int(json.loads(line)["epoch"]) if line.endswith("\n") else None
-    except (ValueError, KeyError, TypeError):
-        return None
+    lines.keep_epochs_before(path(run_dir), from_epoch)
