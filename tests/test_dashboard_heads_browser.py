@@ -24,8 +24,6 @@ on the real `tensorboard` (default flags).
 
 from __future__ import annotations
 
-import time
-
 import keras
 import numpy as np
 import pytest
@@ -259,7 +257,7 @@ def test_a_multilabel_run_has_its_table_and_cooccurrence_and_no_confusion_matrix
     ml = logs[1]["ml"]
     _open(driver, base, "ml")
     wait_for(driver, "return !document.getElementById('multilabel').hidden")
-    single = "return document.querySelectorAll('.panels .panel, #cell-values td').length"
+    single = "return document.querySelectorAll('.panels .panel, canvas.grid, #cell-values td').length"
     assert driver.execute_script(single) == 0
     assert not driver.find_element(By.ID, "view").is_displayed()  # no matrix views, values or compare
     assert not driver.find_element(By.ID, "compare-run").is_displayed()
@@ -308,5 +306,6 @@ def test_multilabel_without_cooccurrence_and_back_to_a_matrix(driver, base, logs
     wait_for(driver, "return document.querySelectorAll('.panels .panel').length === 1"
              " && document.getElementById('multilabel').hidden")
     assert driver.find_element(By.ID, "view").is_displayed()
-    time.sleep(0.2)
     assert _matrix_table(driver).sum() == 100
+    offered = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#compare-run option")]
+    assert offered == ["none", "live-bin/monitor · validation", "trained/monitor · validation"]  # no ml

@@ -221,8 +221,8 @@ async function chooseRun(panel, index) {
     state.k = Number.isFinite(step) ? data.indexAtStep(step) : data.epochs.length - 1;
     state.selected = null;
     state.threshold = null;
-    if (data.multiLabel) state.b = null;
-    fillRunPickers();
+    el.compare.disabled = Boolean(data.multiLabel);  // nothing to compare a multi-label run with
+    if (data.multiLabel) [state.b, el.compare.value] = [null, ''];
     fillSubsets(data);
     el.mistakes.replaceChildren(h('p', {class: 'hint',
       text: 'Click an off-diagonal cell to see its most confident mistakes.'}));

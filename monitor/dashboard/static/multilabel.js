@@ -48,7 +48,7 @@ export class MultiLabelView {
     this.table = h('table', {id: 'ml-labels', class: 'ml-table'});
     this.gridTitle = h('h2', {id: 'ml-cooccurrence-title'});
     this.gridNote = h('p', {class: 'hint'});
-    this.canvas = h('canvas', {id: 'ml-cooccurrence', class: 'grid', role: 'img'});
+    this.canvas = h('canvas', {id: 'ml-cooccurrence', class: 'cooccurrence', role: 'img'});
     this.tableBox = h('section', {class: 'ml-table-box'}, this.table);
     this.gridBox = h('section', {class: 'ml-grid-box'}, this.gridTitle, this.gridNote, this.canvas);
     this.root = h('div', {id: 'multilabel', class: 'multilabel', hidden: ''}, this.summary,
