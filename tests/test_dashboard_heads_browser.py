@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from sklearn.metrics import confusion_matrix
 
 from callbacks.suite import close_suite, monitoring_callbacks
@@ -45,11 +46,13 @@ NOISE = 1e-4
 
 
 def _fit_binary(run_dir) -> dict:
+    """Fits the model; its validation labels `y` and scores `p` (`predict`), spread over (0, 1)."""
     x, y = tiny_data(300, classes=2, seed=5)
+    x += np.random.default_rng(0).normal(0.0, 0.6, x.shape).astype("float32")  # classes that overlap
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(1, activation="sigmoid")])
-    model.compile("adam", "binary_crossentropy")
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy")
     suite = monitoring_callbacks(["neg", "pos"], str(run_dir), tensorboard=False, prediction_grid=False)
     try:
         model.fit(x[:200], y[:200], validation_data=(x[200:], y[200:]), epochs=2, batch_size=32,
@@ -143,6 +146,8 @@ def _assert_near_sklearn(shown: dict, y: np.ndarray, p: np.ndarray, t: float, wi
 
 def test_the_threshold_slider_recomputes_the_2x2_as_sklearn_at_that_threshold(driver, base, logs):
     y, p = logs[1]["trained"]["y"], logs[1]["trained"]["p"]
+    for t in (0.3, 0.7):  # the scores spread: each threshold tried puts images on both sides
+        assert 0 < (p >= t).sum() < len(p) and 0 < (p[y == 0] >= t).sum() < (y == 0).sum()
     tags = read_tags(str(logs[0] / "trained"))["monitor"]
     assert tags["training_monitor/scores/validation/epochs_001-010"] == [0, 1]
     _open(driver, base, "trained")
@@ -171,6 +176,11 @@ def test_the_threshold_slider_recomputes_the_2x2_as_sklearn_at_that_threshold(dr
         np.testing.assert_array_equal(_matrix_table(driver), [[tn, fp], [fn, tp]])
         assert driver.find_element(By.CSS_SELECTOR, ".panel-note").text == (
             f"At threshold {t}, from the score histograms")
+    # the keyboard on the slider moves the threshold a bucket (0.01), not the epoch
+    driver.find_element(By.ID, "threshold").send_keys(Keys.ARROW_RIGHT)
+    shown = _two_by_two(driver)
+    assert (shown["threshold"], shown["epoch"]) == (0.71, 1)
+    _assert_near_sklearn(shown, y, p, 0.71, BUCKET)
     served = get_json(base, f"{PLUGIN}/matrices", run="trained/monitor", split="validation")["epochs"]
     hists = np.reshape(served[1]["scores"], (2, -1))
     threshold, f1 = best_f1(hists[1], hists[0])
