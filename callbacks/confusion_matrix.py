@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor.capture import EvaluationState
+from monitor.dashboard import summary as dashboard_summary
 from monitor.matrix_summaries import write_confusion
 from monitor.metrics import accuracy, multilabel_averages
 from monitor.multilabel import multilabel_payload
@@ -44,8 +45,13 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
         cm = state.confusion
         title = f"Validation confusion matrix, {self.epoch_title(epoch)}, accuracy {accuracy(cm):.3f}"
         run_dir = self.writers.logdir
+        scores = None  # a binary head's: the dashboard's threshold slider recomputes the 2x2 from them
+        if state.binary_threshold is not None:
+            scores = (state.neg_hist[1].copy(), state.pos_hist[1].copy(), float(state.binary_threshold))
 
         def work() -> None:
+            if scores is not None:  # before the counts: a reader seeing an epoch's counts sees these
+                dashboard_summary.score_histograms(*scores, step=epoch, epochs_per_tag=self.epochs_per_tag)
             write_confusion(cm, self.class_names, title, epoch, self.epochs_per_tag, self.top_pairs,
                             self.renderers)
             matrices.append(run_dir, epoch, self.class_names, cm)

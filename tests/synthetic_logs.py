@@ -78,3 +78,102 @@ def write_run(run_dir: Path, classes: int, epochs: int, per_class: int = 10, see
         run.write(epoch)
     run.close()
     return run.matrices
+
+
+def binary_scores(epoch: int, epochs: int, images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels (N,) in {0, 1}, scores p(positive) (N,) float32) that separate better with the epoch."""
+    rng = np.random.default_rng(seed * 100_003 + epoch)
+    labels = (rng.random(images) < 0.4).astype(np.int64)
+    spread = 0.5 + 2.5 * epoch / max(epochs - 1, 1)
+    logits = rng.normal(0.0, 1.0, images) + spread * (2 * labels - 1)
+    return labels, (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def score_hists(labels: np.ndarray, scores: np.ndarray, num_thresholds: int = 101) -> np.ndarray:
+    """(2, T): the histograms of `scores` over the negatives and over the positives, bucket
+    floor(p * (T - 1)) clipped to [0, T - 1] (as the capture's, in float32)."""
+    scaled = scores.astype(np.float32) * np.float32(num_thresholds - 1)
+    buckets = np.clip(np.floor(scaled), 0, num_thresholds - 1)
+    return np.stack([np.bincount(buckets[labels == c].astype(np.int64), minlength=num_thresholds)
+                     for c in (0, 1)])
+
+
+class BinaryLiveRun:
+    """A binary head's run written epoch by epoch as the suite writes it: each epoch's score
+    histograms, then its exact confusion counts at `threshold`."""
+
+    def __init__(self, run_dir: Path, epochs: int, images: int = 300, threshold: float = 0.5, seed: int = 0,
+                 names=("neg", "pos"), epochs_per_tag: int = 10):
+        self.names, self.epochs, self.images, self.threshold = list(names), epochs, images, threshold
+        self.seed, self.epochs_per_tag = seed, epochs_per_tag
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+        self.matrices: list[np.ndarray] = []
+        self.hists: list[np.ndarray] = []
+        self.scores: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def write(self) -> np.ndarray:
+        epoch = len(self.matrices)
+        labels, scores = binary_scores(epoch, self.epochs, self.images, self.seed)
+        cm = np.zeros((2, 2), np.int64)
+        np.add.at(cm, (labels, (scores >= self.threshold).astype(np.int64)), 1)
+        hists = score_hists(labels, scores)
+        with self.writer.as_default():
+            summary.score_histograms(hists[0], hists[1], self.threshold, step=epoch,
+                                     epochs_per_tag=self.epochs_per_tag)
+            summary.confusion_counts(cm, self.names, step=epoch, epochs_per_tag=self.epochs_per_tag)
+        self.writer.flush()
+        self.matrices.append(cm)
+        self.hists.append(hists)
+        self.scores.append((labels, scores))
+        return cm
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+ODD_NAMES = ["cat", "<b>dog</b>", "bird & co", "<img src=x onerror=\"window.injected=1\">", "fish"]
+
+
+def multilabel_counts(y_true: np.ndarray, y_pred: np.ndarray, threshold: float,
+                      cooccurrence: bool = True) -> dict:
+    """The dashboard's multi-label counts of 0/1 arrays (N, C), computed plainly (the reference)."""
+    t, p = y_true.astype(bool), y_pred.astype(bool)
+    missed, added = t & ~p, ~t & p
+    body = {"count": len(t), "exact": int((t == p).all(axis=1).sum()),
+            "tp": (t & p).sum(0).tolist(), "fp": added.sum(0).tolist(), "fn": missed.sum(0).tolist(),
+            "tn": (~t & ~p).sum(0).tolist(), "cooccurrence": None, "threshold": threshold}
+    if cooccurrence:
+        matrix = missed.T.astype(np.int64) @ added.astype(np.int64)  # [i, j]: images missing i, given j
+        body["cooccurrence"] = [[int(i), int(j), int(matrix[i, j])] for i, j in np.argwhere(matrix)]
+    return body
+
+
+class MultiLabelLiveRun:
+    """A multi-label run written epoch by epoch: labels present with probability 0.3, each label
+    decision wrong with a probability falling from 0.3 to 0.05 over the epochs."""
+
+    def __init__(self, run_dir: Path, epochs: int, images: int = 200, names=tuple(ODD_NAMES), seed: int = 0,
+                 threshold: float = 0.5, epochs_per_tag: int = 10, cooccurrence: bool = True):
+        self.names, self.epochs, self.images, self.seed = list(names), epochs, images, seed
+        self.threshold, self.epochs_per_tag, self.cooccurrence = threshold, epochs_per_tag, cooccurrence
+        self.writer = tf.summary.create_file_writer(str(run_dir))
+        self.counts: list[dict] = []
+        self.arrays: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def write(self) -> dict:
+        epoch = len(self.counts)
+        rng = np.random.default_rng(self.seed * 100_003 + epoch)
+        shape = (self.images, len(self.names))
+        y_true = rng.random(shape) < 0.3
+        wrong = rng.random(shape) < 0.3 - 0.25 * epoch / max(self.epochs - 1, 1)
+        y_pred = y_true ^ wrong
+        counts = multilabel_counts(y_true, y_pred, self.threshold, self.cooccurrence)
+        with self.writer.as_default():
+            summary.multilabel_counts(counts, self.names, step=epoch, epochs_per_tag=self.epochs_per_tag)
+        self.writer.flush()
+        self.counts.append(counts)
+        self.arrays.append((y_true, y_pred))
+        return counts
+
+    def close(self) -> None:
+        self.writer.close()

@@ -1,6 +1,6 @@
 """The dashboard's plugin name, tags and summary metadata (the data format).
 
-Two kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
+Four kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
 index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10 by default):
 
 - `training_monitor/confusion/<split>/epochs_001-010`: int64 (K, 3), the nonzero cells of
@@ -9,11 +9,28 @@ index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10
 - `training_monitor/mistakes/<split>/epochs_001-010`: string (1 + M,): element 0 is JSON,
   a list of `{"true", "predicted", "confidence", "position"}` (most confident first),
   elements 1.. the PNG thumbnails, in the same order.
+- `training_monitor/scores/<split>/epochs_001-010` (one-unit binary heads only): int64 (2, T),
+  the histograms of the score p(positive) in T buckets (bucket b = floor(p * (T - 1)) clipped
+  to [0, T - 1]): row 0 over the true negatives, row 1 over the true positives. The metadata
+  content holds `threshold` (the user's: predicted positive when p >= threshold; the confusion
+  counts are exact at it) and `num_thresholds` (T). Predicting positive for buckets >= k gives
+  the 2x2 at threshold k / (T - 1) without a second pass. Written before the epoch's
+  confusion counts, so a reader that sees an epoch's counts sees its scores too. Logs written
+  before this kind existed simply have none.
+- `training_monitor/multilabel/<split>/epochs_001-010` (multi-label heads, in place of
+  `confusion`): a string scalar, JSON `{"count": N images, "exact": images with every label
+  right, "tp"/"fp"/"fn"/"tn": [C ints] per label, "cooccurrence": [[i, j, n], ...] (the nonzero
+  cells of a C x C matrix: rows the label missed (a false negative), columns the label added (a
+  false positive) in the same image) or null, "threshold": t}`. The metadata content holds the
+  class names and `threshold`.
 
 Why blocks of 10 epochs: TensorBoard's Python loader keeps 10 samples per tag for the
 tensors of third-party plugins (its Rust loader 100), chosen at random when a tag has
 more. Ten epochs per tag reach the plugin whole under either loader, with no flag.
 Every summary has `data_class` TENSOR, without which the Rust loader drops it.
+
+`FORMAT_VERSION` stays 1 as kinds are added: a reader skips the kinds it does not know (an
+older plugin shows a binary run's matrix without its threshold slider, and no multi-label run).
 """
 
 from __future__ import annotations
@@ -27,7 +44,7 @@ from monitor.tags import block_tag
 PLUGIN_NAME = "training_monitor"
 TAB_NAME = "Training monitor"
 FORMAT_VERSION = 1
-KINDS = ("confusion", "mistakes")
+KINDS = ("confusion", "mistakes", "scores", "multilabel")
 
 
 def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:
@@ -35,10 +52,12 @@ def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:
     return block_tag(f"{PLUGIN_NAME}/{kind}/{split}", step, epochs_per_tag)
 
 
-def create_summary_metadata(kind: str, split: str, class_names=None) -> summary_pb2.SummaryMetadata:
+def create_summary_metadata(kind: str, split: str, class_names=None, **extra) -> summary_pb2.SummaryMetadata:
+    """The metadata of one `kind` of summary; `extra` (JSON values: `threshold`, `num_thresholds`)
+    goes into the content as is."""
     if kind not in KINDS:
         raise ValueError(f"Invalid value for argument `kind`. Received: kind={kind!r}")
-    content = {"version": FORMAT_VERSION, "kind": kind, "split": split}
+    content = {"version": FORMAT_VERSION, "kind": kind, "split": split, **extra}
     if class_names is not None:
         content["class_names"] = [str(n) for n in class_names]
     return summary_pb2.SummaryMetadata(

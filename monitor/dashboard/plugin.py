@@ -6,16 +6,24 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
 
 - `static/<file>`: the frontend, plain ES modules and CSS from this package (`static/index.js`
   is the entry point, so its relative imports resolve to `static/` too);
-- `runs`: `{"runs": [{"run", "split", "classes", "epochs", "last_step", "last_wall_time",
-  "mistakes"}], "limits": {...}}`, with `limits` the dashboard's class-count thresholds,
-  `monitor.limits.DASHBOARD_LIMITS` (the page has no copies of its own; they come with the run
-  list, no request of their own). `last_step`/`last_wall_time` (the newest confusion sample of
-  the run and split) make it the page's cheap "what is new" check: one small answer from the
-  data provider's listing, no tensor read;
+- `runs`: `{"runs": [{"run", "split", "head", "binary", "classes", "epochs", "last_step",
+  "last_wall_time", "mistakes"}], "limits": {...}}`, with `head` "single_label", "binary" (a
+  one-unit head whose score histograms were written: `binary` true, the threshold slider) or
+  "multi_label" (multi-label counts: read with `multilabel`, never as a confusion matrix), and
+  `limits` the dashboard's class-count thresholds, `monitor.limits.DASHBOARD_LIMITS` (the page
+  has no copies of its own; they come with the run list, no request of their own).
+  `last_step`/`last_wall_time` (the newest confusion, or multi-label, sample of the run and
+  split) make it the page's cheap "what is new" check: one small answer from the data
+  provider's listing, no tensor read;
 - `matrices?run=&split=[&since=k]`: `{"class_names", "last_step", "epochs": [{"step", "wall_time",
   "cells"}]}` with `cells` the flat (true, predicted, count) triples of the nonzero cells; with
   `since`, only the epochs of step > k, read from only the tags whose newest step is > k (the
-  newest block of `--epochs-per-tag` epochs, or two at a block boundary);
+  newest block of `--epochs-per-tag` epochs, or two at a block boundary). A binary run's answer
+  also has `threshold` (the user's) and `num_thresholds` (T), and each epoch `scores`: the flat
+  (2, T) histograms of p(positive), the true negatives' T buckets then the true positives';
+- `multilabel?run=&split=[&since=k]`: `{"class_names", "threshold", "last_step", "epochs":
+  [{"step", "wall_time", "count", "exact", "tp", "fp", "fn", "tn", "cooccurrence", "threshold"}]}`
+  (metadata.py's format), `since` as for `matrices`;
 - `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
   "confidence", "position"}]}`;
 - `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail.
@@ -56,6 +64,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
             "/static/*": self._serve_static,
             "/runs": self._serve_runs,
             "/matrices": self._serve_matrices,
+            "/multilabel": self._serve_multilabel,
             "/mistakes": self._serve_mistakes,
             "/mistake_image": self._serve_mistake_image,
         }
@@ -71,27 +80,18 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
     # -- reading ---------------------------------------------------------
     def _series(self, ctx, experiment: str) -> dict[tuple[str, str], dict]:
-        """(run, split) -> {"class_names", "confusion": {tag: max_step}, "mistakes": [tags], "max_step",
-        "max_wall_time"}."""
+        """(run, split) -> `_new_series()`'s dict, filled from the listing: tags of each kind with
+        their newest step, the class names, the binary threshold, the newest step and wall time."""
         listing = self._provider.list_tensors(ctx, experiment_id=experiment,
                                               plugin_name=metadata.PLUGIN_NAME)
         series: dict[tuple[str, str], dict] = {}
         for run, tags in listing.items():
             for tag, info in tags.items():
                 content = metadata.parse_plugin_content(info.plugin_content)
-                if content is None:
-                    continue
-                entry = series.setdefault((run, str(content["split"])),
-                                          {"class_names": None, "confusion": {}, "mistakes": [],
-                                           "max_step": -1, "max_wall_time": 0.0})
-                if content["kind"] == "confusion":
-                    entry["confusion"][tag] = info.max_step
-                    entry["class_names"] = content.get("class_names") or entry["class_names"]
-                    entry["max_step"] = max(entry["max_step"], info.max_step)
-                    entry["max_wall_time"] = max(entry["max_wall_time"], info.max_wall_time)
-                else:
-                    entry["mistakes"].append(tag)
-        return {key: value for key, value in series.items() if value["confusion"]}
+                if content is not None:
+                    entry = series.setdefault((run, str(content["split"])), _new_series())
+                    _add_tag(entry, tag, info, content)
+        return {key: _finish(e) for key, e in series.items() if e["confusion"] or e["multilabel"]}
 
     def _read(self, ctx, experiment: str, run: str, tags: list[str]) -> dict[int, provider.TensorDatum]:
         """step -> datum over `tags` of `run` (for a step written twice, the last written)."""
@@ -112,12 +112,19 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
             raise errors.InvalidArgumentError("Missing argument `run`")
         return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ), run, split
 
-    def _entry(self, request) -> tuple:
+    def _entry(self, request, kind: str = "confusion") -> tuple:
         ctx, experiment, run, split = self._where(request)
         entry = self._series(ctx, experiment).get((run, split))
-        if entry is None:
-            raise errors.NotFoundError(f"No confusion matrices for run {run!r}, split {split!r}")
+        if entry is None or not entry[kind]:
+            what = "confusion matrices" if kind == "confusion" else "multi-label counts"
+            raise errors.NotFoundError(f"No {what} for run {run!r}, split {split!r}")
         return ctx, experiment, run, split, entry
+
+    def _read_since(self, ctx, experiment: str, run: str, tags: dict[str, int], since: int) -> dict:
+        """step -> datum of the steps > `since`, read from only the tags whose newest step is > `since`."""
+        wanted = [tag for tag, max_step in tags.items() if max_step > since]
+        data = self._read(ctx, experiment, run, wanted) if wanted else {}
+        return {step: datum for step, datum in data.items() if step > since}
 
     def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
         # Only this run's tags are listed, and only the block that holds the step is read
@@ -138,23 +145,41 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
     def _serve_runs(self, request):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
-        runs = [{"run": run, "split": split, "classes": len(entry["class_names"] or []),
-                 "epochs": entry["max_step"] + 1, "last_step": entry["max_step"],
-                 "last_wall_time": entry["max_wall_time"], "mistakes": bool(entry["mistakes"])}
+        runs = [{"run": run, "split": split, "head": entry["head"], "binary": entry["head"] == "binary",
+                 "classes": len(entry["class_names"] or []), "epochs": entry["max_step"] + 1,
+                 "last_step": entry["max_step"], "last_wall_time": entry["max_wall_time"],
+                 "mistakes": bool(entry["mistakes"])}
                 for (run, split), entry in sorted(self._series(ctx, experiment).items())]
         return _json(request, {"runs": runs, "limits": limits.DASHBOARD_LIMITS})
 
     @wrappers.Request.application
     def _serve_matrices(self, request):
         ctx, experiment, run, split, entry = self._entry(request)
-        since = _int_arg(request, "since") if request.args.get("since") else -1
-        tags = [tag for tag, max_step in entry["confusion"].items() if max_step > since]
-        data = self._read(ctx, experiment, run, tags) if tags else {}
-        epochs = [{"step": step, "wall_time": datum.wall_time,
-                   "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
-                  for step, datum in data.items() if step > since]
+        since = _since(request)
+        data = self._read_since(ctx, experiment, run, entry["confusion"], since)
+        scores = self._read_since(ctx, experiment, run, entry["scores"], since) if entry["scores"] else {}
+        epochs = []
+        for step, datum in data.items():
+            epoch = {"step": step, "wall_time": datum.wall_time,
+                     "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
+            if step in scores:
+                epoch["scores"] = np.asarray(scores[step].numpy, np.int64).reshape(-1).tolist()
+            epochs.append(epoch)
+        body = {"run": run, "split": split, "class_names": entry["confusion_names"],
+                "last_step": entry["confusion_step"], "epochs": epochs}
+        if entry["scores"]:
+            body.update(threshold=entry["threshold"], num_thresholds=entry["num_thresholds"])
+        return _json(request, body)
+
+    @wrappers.Request.application
+    def _serve_multilabel(self, request):
+        ctx, experiment, run, split, entry = self._entry(request, "multilabel")
+        data = self._read_since(ctx, experiment, run, entry["multilabel"], _since(request))
+        epochs = [{"step": step, "wall_time": datum.wall_time, **_json_scalar(datum.numpy)}
+                  for step, datum in data.items()]
         return _json(request, {"run": run, "split": split, "class_names": entry["class_names"],
-                               "last_step": entry["max_step"], "epochs": epochs})
+                               "threshold": entry["threshold"], "last_step": entry["max_step"],
+                               "epochs": epochs})
 
     @wrappers.Request.application
     def _serve_mistakes(self, request):
@@ -183,6 +208,52 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(request.path)
         mimetype = "text/javascript" if name.endswith(".js") else mimetypes.guess_type(name)[0]
         return http_util.Respond(request, asset.read_bytes(), mimetype or "application/octet-stream")
+
+
+def _new_series() -> dict:
+    """One run and split's data as listed (`_add_tag`): `confusion`, `scores`, `multilabel`: {tag:
+    newest step}; `mistakes`: [tags]; `names`, `wall`: per kind, the class names and the newest
+    wall time; a binary run's `threshold` (the user's) and `num_thresholds`."""
+    return {"confusion": {}, "scores": {}, "multilabel": {}, "mistakes": [], "names": {}, "wall": {},
+            "threshold": None, "num_thresholds": None}
+
+
+def _add_tag(entry: dict, tag: str, info, content: dict) -> None:
+    kind = content["kind"]
+    if kind == "mistakes":
+        entry["mistakes"].append(tag)
+        return
+    entry[kind][tag] = info.max_step
+    entry["wall"][kind] = max(entry["wall"].get(kind, 0.0), info.max_wall_time)
+    if content.get("class_names"):
+        entry["names"][kind] = content["class_names"]
+    if kind in ("scores", "multilabel"):
+        entry["threshold"] = content.get("threshold")
+        entry["num_thresholds"] = content.get("num_thresholds")
+
+
+def _finish(entry: dict) -> dict:
+    """Adds `head`; `class_names`, `max_step`, `max_wall_time` of the run's main kind (its
+    multi-label counts where there are any, else its confusion counts); `confusion_names` and
+    `confusion_step`, the confusion counts' own."""
+    main = "multilabel" if entry["multilabel"] else "confusion"
+    entry["head"] = "multi_label" if entry["multilabel"] else "binary" if entry["scores"] else "single_label"
+    entry["class_names"] = entry["names"].get(main)
+    entry["max_step"] = max(entry[main].values(), default=-1)
+    entry["max_wall_time"] = entry["wall"].get(main, 0.0)
+    entry["confusion_names"] = entry["names"].get("confusion")
+    entry["confusion_step"] = max(entry["confusion"].values(), default=-1)
+    return entry
+
+
+def _since(request) -> int:
+    return _int_arg(request, "since") if request.args.get("since") else -1
+
+
+def _json_scalar(value) -> dict:
+    """A string scalar tensor holding JSON, decoded."""
+    raw = np.asarray(value, dtype=object).reshape(-1)[0]
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
 
 
 def _int_arg(request, name: str) -> int:

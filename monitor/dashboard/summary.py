@@ -4,6 +4,8 @@
 with tf.summary.create_file_writer("logs/run1/monitor").as_default():
     summary.confusion_counts(cm, class_names, step=epoch)          # validation
     summary.confident_mistakes(mistakes, thumbnails, step=epoch)
+    summary.score_histograms(neg_hist, pos_hist, threshold=0.5, step=epoch)  # binary heads
+    summary.multilabel_counts(counts, class_names, step=epoch)   # multi-label heads
 ```
 """
 
@@ -40,3 +42,38 @@ def confident_mistakes(records: Sequence[dict], thumbnails: Sequence[bytes], ste
     return tf.summary.write(
         metadata.tag("mistakes", split, step, epochs_per_tag), tf.constant(payload, dtype=tf.string),
         step=step, metadata=metadata.create_summary_metadata("mistakes", split))
+
+
+def score_histograms(neg_hist: np.ndarray, pos_hist: np.ndarray, threshold: float, step: int,
+                     split: str = "validation", epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
+    """One epoch's histograms (T,) of a binary head's score p(positive) over the true negatives
+    and the true positives, bucket b = floor(p * (T - 1)); `threshold` is the user's."""
+    neg, pos = np.asarray(neg_hist), np.asarray(pos_hist)
+    if neg.ndim != 1 or neg.shape != pos.shape or len(neg) < 2:
+        raise ValueError(f"Histograms of shapes {neg.shape} and {pos.shape}: two of one shape (T,), T >= 2")
+    hists = tf.constant(np.stack([neg, pos]).astype(np.int64))
+    meta = metadata.create_summary_metadata("scores", split, threshold=float(threshold),
+                                            num_thresholds=len(neg))
+    return tf.summary.write(metadata.tag("scores", split, step, epochs_per_tag), hists, step=step,
+                            metadata=meta)
+
+
+MULTILABEL_PER_LABEL = ("tp", "fp", "fn", "tn")
+
+
+def multilabel_counts(counts: dict, class_names: Sequence[str], step: int,
+                      split: str = "validation", epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
+    """One epoch's multi-label counts: `{"count", "exact", "tp", "fp", "fn", "tn", "cooccurrence",
+    "threshold"}` (metadata.py's format), as JSON in a string scalar."""
+    for key in MULTILABEL_PER_LABEL:
+        if len(counts[key]) != len(class_names):
+            raise ValueError(f"{len(counts[key])} values of {key!r} for {len(class_names)} class names")
+    body = {"count": int(counts["count"]), "exact": int(counts["exact"]),
+            **{key: [int(v) for v in counts[key]] for key in MULTILABEL_PER_LABEL},
+            "cooccurrence": None if counts.get("cooccurrence") is None
+            else [[int(i), int(j), int(n)] for i, j, n in counts["cooccurrence"]],
+            "threshold": float(counts["threshold"])}
+    payload = tf.constant(json.dumps(body), dtype=tf.string)
+    meta = metadata.create_summary_metadata("multilabel", split, class_names, threshold=body["threshold"])
+    return tf.summary.write(metadata.tag("multilabel", split, step, epochs_per_tag), payload, step=step,
+                            metadata=meta)

@@ -1,6 +1,8 @@
 // Fetching and caching the plugin's data; per-epoch numbers derived from the sparse counts.
 // Every URL is relative: the page's <base> points at /data/plugin/training_monitor/.
 
+import {cellsAt} from './threshold.js';
+
 async function getJson(url) {
   const response = await fetch(url);
   if (!response.ok) {
@@ -13,18 +15,30 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
-// {runs: [{run, split, classes, epochs, last_step, last_wall_time, mistakes}],
+// {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes}],
 //  limits: {subsetAbove, subsetSizes, tableMax}}: also the live check, one small request.
 export async function listRuns() {
   return getJson('./runs');
 }
 
+// The epoch index shown for `step`: that step, else the last one before it, else the first.
+function indexAtStep(steps, step) {
+  let best = 0;
+  for (let k = 0; k < steps.length; k++) if (steps[k] <= step) best = k;
+  return best;
+}
+
 // One run's matrices: class names and, per epoch, the nonzero cells. Derived arrays are
-// computed once per epoch (row sums, diagonal) and the dense matrix on demand.
+// computed once per epoch (row sums, diagonal) and the dense matrix on demand. A binary run
+// (`binary`) also has its user's `threshold`, `numThresholds` (T) and each epoch's `scores`.
 export class RunData {
   constructor(run, split, payload) {
     this.run = run;
     this.split = split;
+    this.route = 'matrices';
+    this.threshold = payload.threshold ?? null;
+    this.numThresholds = payload.num_thresholds ?? null;
+    this.binary = this.numThresholds !== null && payload.class_names.length === 2;
     this.names = payload.class_names;
     this.n = this.names.length;
     this.epochs = [];
@@ -48,7 +62,8 @@ export class RunData {
     const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
     const first = this.epochs.length;
     for (const e of fresh) {
-      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells)});
+      const scores = e.scores ? Int32Array.from(e.scores) : null;
+      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells), scores});
       this.steps.push(e.step);
     }
     for (let k = first; k < this.epochs.length; k++) {
@@ -176,23 +191,75 @@ export class RunData {
     return top;
   }
 
-  // The epoch index shown for `step`: that step, else the last one before it, else the first.
   indexAtStep(step) {
-    let best = 0;
-    for (let k = 0; k < this.steps.length; k++) if (this.steps[k] <= step) best = k;
-    return best;
+    return indexAtStep(this.steps, step);
+  }
+
+  // A binary run as it is at threshold k / (T - 1): every epoch's 2x2 from its score histograms
+  // (an epoch without them keeps its exact counts); `fromHistograms` tells the two apart. Kept
+  // until the threshold or the epochs change.
+  atThreshold(k) {
+    const key = `${k}:${this.epochs.length}`;
+    if (this._atKey !== key) {
+      const epochs = this.epochs.map((e) => ({step: e.step,
+        cells: e.scores ? cellsAt(e.scores, this.numThresholds, k) : Array.from(e.cells)}));
+      this._at = Object.assign(new RunData(this.run, this.split, {class_names: this.names, epochs}),
+        {exact: this, thresholdK: k, fromHistograms: this.epochs.map((e) => Boolean(e.scores))});
+      this._atKey = key;
+    }
+    return this._at;
+  }
+}
+
+// One multi-label run: label names and, per epoch, {step, count, exact, tp, fp, fn, tn (per
+// label), cooccurrence (flat (missed, added, count) triples, or null), threshold}.
+export class MultiLabelData {
+  constructor(run, split, payload) {
+    Object.assign(this, {run, split, route: 'multilabel', multiLabel: true, names: payload.class_names,
+      threshold: payload.threshold, epochs: [], steps: [], maxCooccurrence: 1, widened: {}});
+    this.n = this.names.length;
+    this.append(payload.epochs);
+    this.widened = {};
+  }
+
+  get lastStep() {
+    return this.steps.length ? this.steps[this.steps.length - 1] : -1;
+  }
+
+  // Adds the epochs after the last one held; the co-occurrence colour scale only widens.
+  append(epochs) {
+    const start = performance.now();
+    const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
+    for (const e of fresh) {
+      const cooccurrence = e.cooccurrence ? Int32Array.from(e.cooccurrence.flat()) : null;
+      this.epochs.push({step: e.step, count: e.count, exact: e.exact, threshold: e.threshold, cooccurrence,
+        ...Object.fromEntries(['tp', 'fp', 'fn', 'tn'].map((key) => [key, Int32Array.from(e[key])]))});
+      this.steps.push(e.step);
+      let max = this.maxCooccurrence;
+      for (let c = 2; cooccurrence && c < cooccurrence.length; c += 3) max = Math.max(max, cooccurrence[c]);
+      if (max > this.maxCooccurrence) [this.maxCooccurrence, this.widened.maxCooccurrence] = [max, e.step];
+    }
+    this.lastAppendMs = performance.now() - start;
+    return fresh.length;
+  }
+
+  indexAtStep(step) {
+    return indexAtStep(this.steps, step);
   }
 }
 
 const runCache = new Map();
 const runKey = (run, split) => `${run}\u0000${split}`;
 
-// One run's matrices, cached; when the run list says it has epochs after the cached ones
-// (`lastStep`), only those are fetched and appended (`matrices?since=`).
-export async function loadRun(run, split, lastStep = -1) {
-  const key = runKey(run, split);
+// One run's matrices (a multi-label run's counts), cached; when the run list says it has epochs
+// after the cached ones (`lastStep`), only those are fetched and appended (`matrices?since=`).
+export async function loadRun(run, split, lastStep = -1, head = 'single_label') {
+  const multi = head === 'multi_label';
+  const key = `${runKey(run, split)}\u0000${multi}`;
   if (!runCache.has(key)) {
-    runCache.set(key, getJson(`./matrices?${query({run, split})}`).then((p) => new RunData(run, split, p)));
+    const Data = multi ? MultiLabelData : RunData;
+    runCache.set(key, getJson(`./${multi ? 'multilabel' : 'matrices'}?${query({run, split})}`)
+      .then((p) => new Data(run, split, p)));
   }
   try {
     const data = await runCache.get(key);
@@ -208,7 +275,7 @@ export async function loadRun(run, split, lastStep = -1) {
 // (one request; concurrent calls for one run share it).
 export function appendNew(data) {
   if (!data._appending) {
-    data._appending = getJson(`./matrices?${query({run: data.run, split: data.split, since: data.lastStep})}`)
+    data._appending = getJson(`./${data.route}?${query({run: data.run, split: data.split, since: data.lastStep})}`)
       .then((p) => data.append(p.epochs))
       .finally(() => { data._appending = null; });
   }
@@ -217,7 +284,7 @@ export function appendNew(data) {
 
 // Forgets a cached run (the run list says it went back: a run written again from scratch).
 export function forgetRun(run, split) {
-  runCache.delete(runKey(run, split));
+  for (const multi of [false, true]) runCache.delete(`${runKey(run, split)}\u0000${multi}`);
 }
 
 const mistakeCache = new Map();

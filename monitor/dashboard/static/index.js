@@ -1,10 +1,14 @@
-// The Training monitor dashboard: every epoch's confusion matrix on one slider.
+// The Training monitor dashboard: every epoch's confusion matrix on one slider (a binary head's
+// with a threshold slider, threshold.js; a multi-label head's counts instead, multilabel.js).
 // TensorBoard loads this module in an iframe and calls render().
 
 import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from './colors.js';
 import {appendNew, listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
+import {h, pct} from './dom.js';
 import {drawGrid} from './heatmap.js';
 import {Live, POLL_MS} from './live.js';
+import {lowestF1, MultiLabelView} from './multilabel.js';
+import {ThresholdBox} from './threshold.js';
 
 const TOP_CONFUSIONS = 3;  // outlined on the matrix
 const LISTED = 8;  // listed beside it
@@ -14,6 +18,7 @@ const SIDE_MIN = 300;  // px: the sidebar's least width; it takes whatever the m
 const state = {
   runs: [], limits: null, a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
   selected: null, playing: null, layouts: [],
+  threshold: null,  // a binary run's threshold on the slider; null: the user's own (exact counts)
 };
 const timings = {firstMatrixMs: null, lastRedrawMs: null, lastCheckMs: null, lastAppendRedrawMs: null,
   lastAppendAt: null};
@@ -29,6 +34,7 @@ export const handles = {
   timings,
   selectCell: (t, p) => selectCell(0, t, p),
   setEpoch: (k) => setEpoch(k),
+  setThreshold: (value) => setThreshold(value),
   // Live updates: its counters, a check now (resolves when done), the fallback poll's period.
   live: () => ({...live.stats, pollMs: live.pollMs}),
   checkNow: () => live.now('handle').then(() => ({...timings})),
@@ -42,19 +48,7 @@ export const handles = {
   },
 };
 
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === 'class') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
 const runLabel = (r) => `${r.run} · ${r.split}`;
-const pct = (v) => `${(100 * v).toFixed(1)}%`;
 
 export async function render() {
   document.head.append(h('link', {rel: 'stylesheet', href: './static/dashboard.css'}));
@@ -143,10 +137,11 @@ function buildPage() {
     title: `New epochs and runs show as they are written (checked every ${POLL_MS / 1000} s while this tab `
       + "is visible, and at once on TensorBoard's reload). At the newest epoch the slider follows them; "
       + 'moved back, it stays.'});
-  const field = (label, control) => h('label', {class: 'field'}, h('span', {text: label}), control);
+  const field = (label, control, single) => h('label', {class: single ? 'field single-only' : 'field'},
+    h('span', {text: label}), control);
   el.toolbar = h('div', {class: 'toolbar'},
-    field('Run', el.run), field('Compare with', el.compare), field('View', el.view),
-    field('Values', el.mode), field('Classes', el.subset));
+    field('Run', el.run), field('Compare with', el.compare, true), field('View', el.view, true),
+    field('Values', el.mode, true), field('Classes', el.subset, true));
   el.epochBar = h('div', {class: 'epochbar'}, el.play, el.slider, el.epochLabel, el.live,
     h('span', {class: 'hint', text: '← → step · Home/End · space plays'}));
   el.panels = h('div', {class: 'panels'});
@@ -159,12 +154,15 @@ function buildPage() {
   el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'},
     h('p', {class: 'hint', text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   el.message = h('div', {class: 'message'});
-  el.side = h('aside', {class: 'side'}, h('div', {class: 'side-info'},
+  el.threshold = new ThresholdBox(setThreshold);
+  el.multi = new MultiLabelView(el.tooltip);
+  el.side = h('aside', {class: 'side'}, h('div', {class: 'side-info'}, el.threshold.root,
     h('div', {class: 'legend-box'}, el.legendTitle, el.legend), h('section', {class: 'listed'}, el.listTitle,
       el.list)), el.mistakes);
-  el.main = h('div', {class: 'main'}, el.panels, el.side);
-  document.body.append(h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.main,
-    h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip));
+  el.main = h('div', {class: 'main'}, el.multi.root, el.panels, el.side);
+  el.app = h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.main,
+    h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip);
+  document.body.append(el.app);
 
   el.run.addEventListener('change', () => chooseRun(0, Number(el.run.value)));
   el.compare.addEventListener('change', () => chooseRun(1, el.compare.value === '' ? -1 : Number(el.compare.value)));
@@ -187,14 +185,17 @@ function showMessage(text) {
   el.message.hidden = !text;
 }
 
-// The run pickers, from state.runs (again when the list grows: the chosen runs stay chosen).
+// The run pickers, from state.runs (again when the list grows: the chosen runs stay chosen). A
+// multi-label run has no matrix to compare: it is not offered as one, nor compared with one.
 function fillRunPickers() {
   const at = (data) => (data ? state.runs.indexOf(listed(data)) : -1);
   el.run.replaceChildren(...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
   el.compare.replaceChildren(h('option', {value: '', text: 'none'}),
-    ...state.runs.map((r, i) => h('option', {value: String(i), text: runLabel(r)})));
+    ...state.runs.map((r, i) => [r, i]).filter(([r]) => r.head !== 'multi_label')
+      .map(([r, i]) => h('option', {value: String(i), text: runLabel(r)})));
   if (at(state.a) >= 0) el.run.value = String(at(state.a));
   el.compare.value = at(state.b) >= 0 ? String(at(state.b)) : '';
+  el.compare.disabled = Boolean(state.a && state.a.multiLabel);
 }
 
 async function chooseRun(panel, index) {
@@ -207,7 +208,7 @@ async function chooseRun(panel, index) {
   showMessage(`Loading ${runLabel(r)}…`);
   let data;
   try {
-    data = await loadRun(r.run, r.split, r.last_step);
+    data = await loadRun(r.run, r.split, r.last_step, r.head);
   } catch (error) {
     showMessage(`Cannot load ${runLabel(r)}: ${error.message}`);
     return;
@@ -219,22 +220,31 @@ async function chooseRun(panel, index) {
     el.run.value = String(Math.max(index, 0));
     state.k = Number.isFinite(step) ? data.indexAtStep(step) : data.epochs.length - 1;
     state.selected = null;
-    const {subsetAbove, subsetSizes} = state.limits;
-    const big = data.n > subsetAbove;
-    el.subset.replaceChildren(
-      h('option', {value: 'auto', text: big ? `${subsetSizes[1]} most confused` : `all ${data.n}`}),
-      ...(big ? subsetSizes.filter((s) => s !== subsetSizes[1])
-        .map((s) => h('option', {value: String(s), text: `${s} most confused`})) : []),
-      ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
-    el.subset.disabled = !big;
-    state.subset = 'auto';
-    data._shownKey = null;  // the most confused classes: chosen again, at the newest epoch
+    state.threshold = null;
+    el.compare.disabled = Boolean(data.multiLabel);  // nothing to compare a multi-label run with
+    if (data.multiLabel) [state.b, el.compare.value] = [null, ''];
+    fillSubsets(data);
     el.mistakes.replaceChildren(h('p', {class: 'hint',
       text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
-  } else {
+  } else if (!data.multiLabel) {
     state.b = data;
   }
   redraw();
+}
+
+// The Classes menu of a run: all, or the most confused of a large run.
+function fillSubsets(data) {
+  if (data.multiLabel) return;
+  const {subsetAbove, subsetSizes} = state.limits;
+  const big = data.n > subsetAbove;
+  el.subset.replaceChildren(
+    h('option', {value: 'auto', text: big ? `${subsetSizes[1]} most confused` : `all ${data.n}`}),
+    ...(big ? subsetSizes.filter((s) => s !== subsetSizes[1])
+      .map((s) => h('option', {value: String(s), text: `${s} most confused`})) : []),
+    ...(big ? [h('option', {value: 'all', text: `all ${data.n}`})] : []));
+  el.subset.disabled = !big;
+  state.subset = 'auto';
+  data._shownKey = null;  // the most confused classes: chosen again, at the newest epoch
 }
 
 function setEpoch(k) {
@@ -264,7 +274,9 @@ function togglePlay() {
 }
 
 function onKey(event) {
-  if (!state.a || event.target.tagName === 'SELECT' || event.altKey || event.ctrlKey || event.metaKey) return;
+  const {tagName} = event.target;  // the epoch slider's keys are ours; another control's are its own
+  const control = tagName === 'SELECT' || (tagName === 'INPUT' && event.target !== el.slider);
+  if (!state.a || control || event.altKey || event.ctrlKey || event.metaKey) return;
   const last = state.a.epochs.length - 1;
   const moves = {ArrowLeft: state.k - 1, ArrowRight: state.k + 1, Home: 0, End: last};
   if (event.key in moves) {
@@ -295,6 +307,28 @@ function shownClasses(data) {
 function redraw() {
   if (!state.a) return;
   const a = state.a;
+  updateEpochBar(a);
+  el.app.dataset.run = runLabel(a);  // the run drawn (for the tests)
+  const multi = Boolean(a.multiLabel);
+  el.app.classList.toggle('multi-label', multi);
+  el.mistakes.hidden = multi;
+  if (multi) {
+    redrawMultiLabel(a);
+    return;
+  }
+  el.multi.hide();
+  const panels = [[display(a), state.k]];
+  if (state.b) panels.push([display(state.b), state.b.indexAtStep(a.steps[state.k])]);
+  const {width, height} = panelSize(el.panels, panels.length);
+  while (el.panels.children.length > panels.length) el.panels.lastChild.remove();
+  state.layouts = panels.map(([data, k], p) => drawPanel(p, data, k, width, height));
+  drawLegendFor();
+  el.tables.forEach((table, p) => updateTable(table, ...(panels[p] || [null, 0])));
+  updateList(panels[0][0], state.k);
+  el.threshold.update(a.binary ? a : null, state.k, state.threshold);
+}
+
+function updateEpochBar(a) {
   const step = a.steps[state.k];
   el.slider.max = String(a.epochs.length - 1);
   el.slider.disabled = el.play.disabled = a.epochs.length < 2;
@@ -304,25 +338,63 @@ function redraw() {
   el.live.classList.toggle('following', newest);
   el.epochLabel.textContent = a.split === 'test' && a.epochs.length === 1
     ? `Test, after epoch ${step + 1}` : `Epoch ${step + 1} / ${a.steps[a.steps.length - 1] + 1}`;
-  const panels = [[a, state.k]];
-  if (state.b) panels.push([state.b, state.b.indexAtStep(step)]);
-  // the matrices as large as the height allows; the sidebar takes the rest (at least SIDE_MIN)
+}
+
+// The CSS pixels of each of `count` panels starting at `at`: as large as the height allows; the
+// sidebar takes the rest (at least SIDE_MIN).
+function panelSize(at, count) {
   const room = (el.main.clientWidth || window.innerWidth - 32) - (window.innerWidth > 900 ? SIDE_MIN + 20 : 0);
-  const width = Math.max(300, room / panels.length - (panels.length - 1) * 12);
-  const top = el.panels.getBoundingClientRect().top + window.scrollY;
+  const width = Math.max(300, room / count - (count - 1) * 12);
+  const top = at.getBoundingClientRect().top + window.scrollY;
   const height = Math.max(320, window.innerHeight - top - 44);  // 44: the panel title and a margin
-  while (el.panels.children.length > panels.length) el.panels.lastChild.remove();
-  state.layouts = panels.map(([data, k], p) => drawPanel(p, data, k, width, height));
-  drawLegendFor();
-  el.tables.forEach((table, p) => updateTable(table, ...(panels[p] || [null, 0])));
-  updateList(a, state.k);
+  return {width, height};
+}
+
+// A multi-label run: its counts, table and co-occurrence of errors; no confusion matrix.
+function redrawMultiLabel(a) {
+  el.panels.replaceChildren();
+  state.layouts = [];
+  el.tables.forEach((table) => updateTable(table, null, 0));
+  el.threshold.update(null);
+  el.multi.root.hidden = false;
+  const {width, height} = panelSize(el.multi.root, 1);
+  el.multi.show(a, state.k, width - 40, height - 60);  // 40: the gap to the sidebar, a scrollbar; 60: titles
+  const m = a.maxCooccurrence;
+  const widened = a.widened.maxCooccurrence;
+  el.legendTitle.textContent = 'Co-occurring errors, count (square-root scale, 0 to the largest over the epochs)'
+    + (widened === undefined ? '' : ` · scale widened when epoch ${widened + 1} arrived`);
+  drawLegend(el.legend, {scale: sequential, position: (v) => sqrtPos(v, m),
+    ticks: [...new Set([0, 0.02, 0.1, 0.25, 0.5, 1].map((f) => Math.round(f * m)))].map((v) => [v, String(v)])});
+  const lowest = lowestF1(a, state.k, LISTED);
+  el.listTitle.textContent = `Lowest F1 at epoch ${a.steps[state.k] + 1}`;
+  el.list.replaceChildren(...lowest.map((r) => h('li', {}, h('span', {class: 'name', text: r.name}),
+    h('span', {class: 'num', text: r.f1.toFixed(3)}))));
+}
+
+// What a panel shows of a run: a binary run with the threshold slider moved off the user's
+// threshold, its 2x2 there from the score histograms; else the run's exact counts.
+function display(data) {
+  if (!data.binary || state.threshold === null) return data;
+  return data.atThreshold(Math.round(state.threshold * (data.numThresholds - 1)));
+}
+
+// The threshold slider moved (value on the grid) or set back to the user's own (null).
+function setThreshold(value) {
+  const a = state.a;
+  if (!a || !a.binary) return;
+  const T = a.numThresholds;
+  const k = value === null ? null : Math.max(0, Math.min(T - 1, Math.round(value * (T - 1))));
+  const yours = k === null || Math.abs(k / (T - 1) - a.threshold) < 1e-9;
+  state.threshold = yours ? null : Number((k / (T - 1)).toFixed(6));
+  redraw();
+  if (state.selected) showMistakes(state.selected.panel, state.selected.t, state.selected.p);
 }
 
 function panelElement(p) {
   let panel = el.panels.children[p];
   if (!panel) {
     const canvas = h('canvas', {class: 'grid', role: 'img'});
-    panel = h('div', {class: 'panel'}, h('div', {class: 'panel-title'}), canvas);
+    panel = h('div', {class: 'panel'}, h('div', {class: 'panel-title'}), h('div', {class: 'panel-note'}), canvas);
     canvas.addEventListener('mousemove', (e) => hover(p, e));
     canvas.addEventListener('mouseleave', () => { el.tooltip.style.display = 'none'; });
     canvas.addEventListener('click', (e) => click(p, e));
@@ -348,6 +420,8 @@ function drawPanel(p, data, k, width, height) {
   const {grid, describe, note} = state.view === 'recall' ? recallGrid(data, k, classes)
     : matrixGrid(p, data, k, classes);
   title.textContent = panelTitle(data, k, classes) + note;
+  title.title = title.textContent;  // in full, when it does not fit
+  panel.querySelector('.panel-note').textContent = thresholdNote(data, k);
   canvas.setAttribute('aria-label', `${describe}, ${runLabel(data)}`);
   const layout = drawGrid(canvas, {...grid, width, height});
   panel.style.width = canvas.style.width;
@@ -358,6 +432,15 @@ function panelTitle(data, k, classes) {
   const subsetNote = classes.length < data.n
     ? ` · ${classes.length} of ${data.n} classes, the most confused at epoch ${(state.a._shownAt ?? state.a.lastStep) + 1}` : '';
   return `${runLabel(data)} · epoch ${data.steps[k] + 1} · accuracy ${pct(data.accuracy(k))}${subsetNote}`;
+}
+
+function thresholdNote(data, k) {
+  if (data.fromHistograms) {
+    const at = Number((data.thresholdK / (data.exact.numThresholds - 1)).toFixed(6));
+    return data.fromHistograms[k] ? `At threshold ${at}, from the score histograms`
+      : 'No score histograms for this epoch: the exact counts';
+  }
+  return data.binary ? `At your threshold ${data.threshold}: the exact counts` : '';
 }
 
 // Per-class recall (rows) over the epochs (columns), epoch k marked.
@@ -652,11 +735,13 @@ async function showMistakes(p, t, q) {
     return;
   }
   const inCell = mistakes.filter((m) => m.true === t && m.predicted === q);
-  const count = cellValues(data, k).count(t, q);
-  const note = h('p', {text: inCell.length
+  const count = cellValues(data.exact || data, k).count(t, q);  // the mistakes are at the user's threshold
+  const yours = data.exact ? ` At your threshold ${data.exact.threshold}, where the mistakes were kept.` : '';
+  const note = h('p', {text: (inCell.length
     ? `${inCell.length} of the ${count} images in this cell are among the epoch's ${mistakes.length} most `
       + 'confident mistakes, most confident first.'
-    : `None of the epoch's ${mistakes.length} most confident mistakes fall in this cell (${count} images).`});
+    : `None of the epoch's ${mistakes.length} most confident mistakes fall in this cell (${count} images).`)
+    + yours});
   const figures = inCell.map((m) => h('figure', {
     'data-true': String(m.true), 'data-pred': String(m.predicted), 'data-confidence': String(m.confidence),
   }, h('img', {src: mistakeImageUrl(data.run, data.split, step, m.index),
