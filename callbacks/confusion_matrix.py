@@ -69,6 +69,8 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
         def work() -> None:
             write_multilabel_counts(m, self.class_names, title, epoch, self.epochs_per_tag,
                                     cooccurrence_title)
+            dashboard_summary.multilabel_counts(payload, self.class_names, epoch,
+                                                epochs_per_tag=self.epochs_per_tag)
             multilabel_counts.append(run_dir, epoch, self.class_names, payload)
 
         self.submit(work)

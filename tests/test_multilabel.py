@@ -133,7 +133,7 @@ def test_the_tags_of_a_multi_label_run(tmp_path):
                 *(f"per_class/{m}/{n}" for m in ("precision", "recall", "f1") for n in LABELS),
                 *(f"averages/{m}_{k}" for m in ("precision", "recall", "f1")
                   for k in ("micro", "macro", "weighted")),
-                *(f"pr_curves/{n}" for n in LABELS),
+                *(f"pr_curves/{n}" for n in LABELS), f"training_monitor/multilabel/validation/{block}",
                 "generalisation/loss_gap"}  # no accuracy metric compiled: no accuracy gap; no calibration
     assert set(tags["monitor"]) == expected
     assert all(steps == [0, 1] for steps in tags["monitor"].values()), tags["monitor"]
@@ -331,3 +331,15 @@ def test_report_of_a_multi_label_run_shows_its_table_and_no_matrix(tmp_path):
     assert [line["epoch"] for line in multilabel_counts.read_lines(run)] == [0]
     plain = pd.read_json(multilabel_counts.path(run), lines=True)  # readable without this code
     assert plain["exact"].tolist() == [7] and plain["tp"].tolist() == [[3, 1]]
+
+
+def test_the_dashboard_gets_each_epochs_counts_as_the_run_file_has_them(tmp_path):
+    x, y = multi_hot_images()
+    assert fit_suite(sigmoid_model(), tmp_path, x, y) == []
+    acc = accumulator(os.path.join(str(tmp_path), "monitor"))
+    events = acc.Tensors("training_monitor/multilabel/validation/epochs_001-010")
+    written = [json.loads(tf.make_ndarray(e.tensor_proto).item()) for e in events]
+    lines = multilabel_counts.read_lines(str(tmp_path))
+    assert [e.step for e in events] == [line["epoch"] for line in lines] == [0, 1]
+    keys = ("count", "exact", "tp", "fp", "fn", "tn", "cooccurrence", "threshold")
+    assert [{k: w[k] for k in keys} for w in written] == [{k: line[k] for k in keys} for line in lines]
