@@ -11,7 +11,9 @@ For each, two copies of the model with the same weights, plain and with the capt
 defaults: PR histograms, 18 sample slots, 64 mistakes), traced once, then their evaluates are
 interleaved `--repeats` times over `--images` random 32x32x3 images, batch 256. Medians and
 minima, and capture / plain of the minima (this machine has slow phases that only ever add time,
-so the minimum is the steadier estimate). Only the evaluate pass, none of the rendering.
+so the minimum is the steadier estimate); and the process's CPU seconds per evaluate (all its
+threads), whose medians other processes on the machine disturb less than wall time. Only the
+evaluate pass, none of the rendering.
 
     .venv/bin/python bench/heads.py --repeats 9 --out bench/results/heads.json   # ~5 min
 """
@@ -106,17 +108,21 @@ def measure(head: str, images: int, repeats: int) -> dict:
         model.evaluate(x[:512], _first(y, 512), batch_size=256, verbose=0)  # trace
         models[way] = model
     times = {way: [] for way in models}
+    cpu = {way: [] for way in models}
     for _ in range(repeats):
         for way, model in models.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.evaluate(x, y, batch_size=256, verbose=0)
             times[way].append(time.perf_counter() - start)
+            cpu[way].append(time.process_time() - start_cpu)
     if capture.unreadable or capture.read().count != 512 + repeats * images:  # it counted every image
         raise SystemExit(f"{head}: the capture did not read the head ({capture.unreadable})")
     low = {way: min(t) for way, t in times.items()}
     return {"head": head, **{f"{w} s": statistics.median(t) for w, t in times.items()},
             **{f"{w} min s": m for w, m in low.items()}, "capture / plain": low["capture"] / low["plain"],
-            "raw": times}
+            **{f"{w} cpu s": statistics.median(t) for w, t in cpu.items()},
+            "cpu capture / plain": statistics.median(cpu["capture"]) / statistics.median(cpu["plain"]),
+            "raw": times, "raw cpu": cpu}
 
 
 def _first(y, n):
@@ -135,9 +141,11 @@ def main(argv=None) -> None:
         rows.append(measure(head, args.images, args.repeats))
         print(f"{head}: {rows[-1]['capture / plain']:.3f}", file=sys.stderr, flush=True)
     lines = ["| head | evaluate plain s: min (median) | with the capture: min (median) "
-             "| capture / plain (minima) |", "|---|---:|---:|---:|"]
+             "| capture / plain (wall minima) | CPU s plain / capture (medians) | capture / plain (CPU) |",
+             "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['head']} | {r['plain min s']:.3f} ({r['plain s']:.2f}) | {r['capture min s']:.3f} "
-              f"({r['capture s']:.2f}) | {r['capture / plain']:.3f} |" for r in rows]
+              f"({r['capture s']:.2f}) | {r['capture / plain']:.3f} | {r['plain cpu s']:.2f} / "
+              f"{r['capture cpu s']:.2f} | {r['cpu capture / plain']:.3f} |" for r in rows]
     table = "\n".join(lines)
     print(table)
     if args.out:
