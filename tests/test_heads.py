@@ -214,3 +214,51 @@ def test_several_outputs_turn_the_suite_off_with_one_warning_naming_them(tmp_pat
     assert "2 outputs (classes, aux)" in ours[0]
     assert "pass output= (one of: classes, aux" in ours[0]
     assert len(history.history["loss"]) == EPOCHS
+
+
+MIRRORED_HEADS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from callbacks import close_suite, monitoring_callbacks
+from tests.helpers import tiny_data, tiny_model
+from tests.test_heads import GuideModel
+from tests.test_outputs import two_heads
+kind, run_dir, out = sys.argv[1:4]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x, y = tiny_data(330, seed=6)
+with strategy.scope():
+    if kind == "guide":
+        base = tiny_model()
+        model = GuideModel(base.inputs, base.outputs)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        targets, output = y, None
+    else:
+        model = two_heads(False)  # aux first: the classes head is output 1
+        targets, output = [{"classes": y, "aux": y % 2}[n] for n in model.output_names], "classes"
+suite = monitoring_callbacks(["cat", "dog", "bird"], run_dir, tensorboard=False, output=output)
+split = lambda t, s: [part[s] for part in t] if isinstance(t, list) else t[s]
+model.fit(x[:220], split(targets, slice(0, 220)), validation_data=(x[220:], split(targets, slice(220, None))),
+          epochs=2, batch_size=32, callbacks=suite, verbose=0)
+close_suite(suite)
+p = model.predict(x[220:], batch_size=32, verbose=0)
+p = p[model.output_names.index("classes")] if isinstance(p, list) else p
+json.dump({"replicas": strategy.num_replicas_in_sync, "y_val": y[220:].tolist(),
+           "predicted": p.argmax(1).tolist()}, open(out, "w"))
+"""
+
+
+@pytest.mark.parametrize("kind", ["guide", "two-outputs"])
+def test_custom_steps_and_chosen_outputs_under_mirrored_strategy_count_every_image_once(tmp_path, kind):
+    run_dir, out = tmp_path / "run", tmp_path / "out.json"
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_HEADS, kind, str(run_dir), str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["replicas"] == 2
+    expected = confusion_matrix(result["y_val"], result["predicted"], labels=[0, 1, 2])
+    np.testing.assert_array_equal(last_counts(run_dir), expected)
+    assert expected.sum() == 110
