@@ -1,5 +1,9 @@
 """What the streamed capture costs inside `model.evaluate`, with and without the mistakes.
 
+The capture includes everything it streams: confusion counts, PR histograms, calibration bins,
+sample slots (and, with mistakes=64, the most confident mistakes). Beside wall time, the process's
+CPU seconds per evaluate (all its threads; other processes disturb their medians less).
+
 One process, the `dropout` layer stack with a C-unit head, 10,000 random 32x32x3 images,
 batch 256. Three copies of the model (same weights): plain, with the capture and
 `mistakes=0`, with the capture and `mistakes=64` (the default). Each is traced once, then
@@ -57,27 +61,33 @@ def main(argv=None) -> None:
             model.evaluate(x[:512], y[:512], batch_size=256, verbose=0)  # trace
             models[way] = model
         times = {way: [] for way in models}
+        cpu = {way: [] for way in models}
         for _ in range(args.repeats):
             for way, model in models.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 model.evaluate(x, y, batch_size=256, verbose=0)
                 times[way].append(time.perf_counter() - start)
+                cpu[way].append(time.process_time() - start_cpu)
         med = {way: statistics.median(t) for way, t in times.items()}
         low = {way: min(t) for way, t in times.items()}
         row = {"classes": c, **{f"{way} s": m for way, m in med.items()},
                **{f"{way} min s": m for way, m in low.items()},
                "capture / plain": low["capture, mistakes=64"] / low["plain"],
                "mistakes / no mistakes": low["capture, mistakes=64"] / low["capture, no mistakes"],
-               "raw": times}
+               "cpu capture / plain": (statistics.median(cpu["capture, mistakes=64"])
+                                       / statistics.median(cpu["plain"])),
+               "raw": times, "raw cpu": cpu}
         rows.append(row)
         print(f"C={c}: " + ", ".join(f"{w} {m:.2f} s" for w, m in med.items()), file=sys.stderr, flush=True)
     lines = ["| classes | evaluate plain s: min (median) | capture, no mistakes | capture, mistakes=64 "
-             "| capture / plain (minima) | mistakes / no mistakes (minima) |",
-             "|---:|---:|---:|---:|---:|---:|"]
+             "| capture / plain (minima) | mistakes / no mistakes (minima) "
+             "| capture / plain (CPU s, medians) |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['classes']} | {r['plain min s']:.3f} ({r['plain s']:.2f}) "
               f"| {r['capture, no mistakes min s']:.3f} ({r['capture, no mistakes s']:.2f}) "
               f"| {r['capture, mistakes=64 min s']:.3f} ({r['capture, mistakes=64 s']:.2f}) "
-              f"| {r['capture / plain']:.3f} | {r['mistakes / no mistakes']:.3f} |" for r in rows]
+              f"| {r['capture / plain']:.3f} | {r['mistakes / no mistakes']:.3f} "
+              f"| {r['cpu capture / plain']:.3f} |" for r in rows]
     table = "\n".join(lines)
     print(table)
     if args.out:
