@@ -30,11 +30,11 @@ class AlarmsCallback(keras.callbacks.Callback):
     printed when the next epoch begins or `fit` ends, so it never cuts Keras' progress bar) and
     a line of the `alerts/<block>` text summary at that epoch's step, and the epoch's alerts as
     JSON in the dashboard's `training_monitor/alerts/validation/<block>` (markers on its epoch
-    slider), at the same step. Every epoch it also writes
-    the scalars `generalisation/loss_gap` and `generalisation/accuracy_gap` (validation minus
-    training). `alerts` lists every alert so far, as `metrics.json` records them. Per-class
-    numbers (for `collapse`) come from `source`'s validation confusion matrix when it has one;
-    once `source` has turned the suite off (it warned why), the alarms are silent too.
+    slider), at the same step. Every epoch it also writes the scalars `generalisation/loss_gap`
+    and `generalisation/accuracy_gap` (validation minus training). `alerts` lists every alert so
+    far, as `metrics.json` records them. Per-class numbers (for `collapse`) come from `source`'s
+    validation confusion matrix when it has one; once `source` has turned the suite off (it
+    warned why), the alarms are silent too.
     Alarms never change training; a failure in here is warned about once and turns the alarms
     off, never reaching `fit`. Only the chief worker prints and writes.
 
