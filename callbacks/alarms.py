@@ -12,6 +12,7 @@ from callbacks.validation_capture import ValidationCaptureCallback
 from monitor import summaries
 from monitor.alarms import ALERTS_TAG, Alarms, EpochStats, alerts_markdown, console_line, generalisation_gaps
 from monitor.calibration import reliability
+from monitor.dashboard import summary as dashboard_summary
 from monitor.distribution import model_is_chief
 from monitor.limits import ALARM_LIMITS, AlarmLimits
 from monitor.runfiles import SUITE_DIR
@@ -27,11 +28,13 @@ class AlarmsCallback(keras.callbacks.Callback):
 
     Each new alert: one console line (`Alarm, epoch 14/31: overfitting since epoch 11: ...`,
     printed when the next epoch begins or `fit` ends, so it never cuts Keras' progress bar) and
-    a line of the `alerts/<block>` text summary at that epoch's step. Every epoch it also writes
-    the scalars `generalisation/loss_gap` and `generalisation/accuracy_gap` (validation minus
-    training). `alerts` lists every alert so far, as `metrics.json` records them. Per-class
-    numbers (for `collapse`) come from `source`'s validation confusion matrix when it has one;
-    once `source` has turned the suite off (it warned why), the alarms are silent too.
+    a line of the `alerts/<block>` text summary at that epoch's step, and the epoch's alerts as
+    JSON in the dashboard's `training_monitor/alerts/validation/<block>` (markers on its epoch
+    slider), at the same step. Every epoch it also writes the scalars `generalisation/loss_gap`
+    and `generalisation/accuracy_gap` (validation minus training). `alerts` lists every alert so
+    far, as `metrics.json` records them. Per-class numbers (for `collapse`) come from `source`'s
+    validation confusion matrix when it has one; once `source` has turned the suite off (it
+    warned why), the alarms are silent too.
     Alarms never change training; a failure in here is warned about once and turns the alarms
     off, never reaching `fit`. Only the chief worker prints and writes.
 
@@ -114,11 +117,13 @@ class AlarmsCallback(keras.callbacks.Callback):
         gaps = generalisation_gaps(logs)
         tag = block_tag(ALERTS_TAG, epoch, self.epochs_per_tag)
         text = alerts_markdown(new)
+        records = [a.as_dict() for a in new]
 
         def work() -> None:
             summaries.scalars(gaps, epoch)
             if text:
                 summaries.text(tag, text, epoch)
+                dashboard_summary.alerts(records, epoch, epochs_per_tag=self.epochs_per_tag)
 
         if gaps or text:
             self.writers.submit(SUITE_DIR, work, what="writing the alarms")

@@ -6,6 +6,7 @@ from callbacks.base import ValidationSummaryCallback
 from monitor import summaries
 from monitor.calibration import calibration_scalars, reliability
 from monitor.capture import EvaluationState
+from monitor.dashboard import summary as dashboard_summary
 from monitor.render.reliability import reliability_png
 from monitor.runfiles import calibration_lines
 from monitor.tags import block_tag
@@ -16,7 +17,8 @@ class CalibrationCallback(ValidationSummaryCallback):
     `calibration/over_confidence` (mean confidence minus accuracy) and the image
     `calibration/reliability/<block>`, from the top-label reliability statistics the capture
     streams during Keras' own validation pass (15 bins, no second pass); each epoch's
-    statistics also go to `<logdir>/validation_calibration.jsonl`. `ece` keeps each epoch's ECE
+    statistics also go to `<logdir>/validation_calibration.jsonl` and, as they are, to the
+    dashboard's `training_monitor/calibration/validation/<block>`. `ece` keeps each epoch's ECE
     (epoch -> value).
 
     ```python
@@ -39,6 +41,7 @@ class CalibrationCallback(ValidationSummaryCallback):
         run_dir = self.writers.logdir
 
         def work() -> None:
+            dashboard_summary.calibration_bins(**statistics, step=epoch, epochs_per_tag=self.epochs_per_tag)
             summaries.scalars(calibration_scalars(stats), epoch)
             calibration_lines.append(run_dir, epoch, statistics, stats)
             png = reliability_png(stats, title)

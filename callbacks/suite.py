@@ -105,9 +105,15 @@ def monitoring_callbacks(
 
 
 def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
-    """The per-epoch writers `o` asks for, in the order they write."""
+    """The per-epoch writers `o` asks for, in the order they write: an epoch's calibration and alerts
+    before its confusion counts, so that the dashboard, seeing the counts, sees them too."""
     common = dict(every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)
     out = []
+    if o.calibration:
+        out.append(CalibrationCallback(capture, writers, **common))
+    if o.alarms:
+        out.append(AlarmsCallback(capture, writers, class_names, epochs_per_tag=o.epochs_per_tag,
+                                  limits=alarm_limits or ALARM_LIMITS))
     if o.confusion_matrix:
         out.append(ConfusionMatrixCallback(capture, writers, class_names, top_pairs=o.confused_pairs,
                                            **common))
@@ -124,9 +130,4 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
     if o.pr_curves:
         out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
         out.append(BinaryCurvesCallback(capture, writers, **common))
-    if o.calibration:
-        out.append(CalibrationCallback(capture, writers, **common))
-    if o.alarms:
-        out.append(AlarmsCallback(capture, writers, class_names, epochs_per_tag=o.epochs_per_tag,
-                                  limits=alarm_limits or ALARM_LIMITS))
     return out

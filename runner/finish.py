@@ -26,7 +26,7 @@ def finish(r, model, result) -> dict:
         return r.record | {"status": "completed", "epochs_run": result.epochs_run}
     test_logs, test_cm, test_calibration = _test(r, model)
     calibration = None if test_calibration is None else reliability(**test_calibration)
-    _write_test_summaries(r, result, test_logs, test_cm, calibration)
+    _write_test_summaries(r, result, test_logs, test_cm, test_calibration)
     rec = status.completed(r.record, result, test_logs, test_cm, r.class_names, r.start,
                            r.writers.busy_seconds, calibration)
     try:
@@ -55,10 +55,12 @@ def _test(r, model):
     return evaluate_with_confusion(reloaded, x, y, c.batch_size, num_classes)
 
 
-def _write_test_summaries(r, result, test_logs: dict, test_cm, calibration: dict | None) -> None:
-    """The test split's matrices, per-class numbers and scalars (`test/`), and its CSV."""
+def _write_test_summaries(r, result, test_logs: dict, test_cm, statistics: dict | None) -> None:
+    """The test split's matrices, per-class numbers, calibration and scalars (`test/`), and its CSV."""
     from monitor import summaries
+    from monitor.dashboard import summary as dashboard_summary
 
+    calibration = None if statistics is None else reliability(**statistics)
     step, names = result.epochs_run - 1, r.class_names
     restored = result.weights_epoch != result.epochs_run
     title = (f"Test confusion matrix after {result.epochs_run} epochs"
@@ -66,6 +68,8 @@ def _write_test_summaries(r, result, test_logs: dict, test_cm, calibration: dict
              + f", accuracy {accuracy(test_cm):.3f}")
 
     def write_test() -> None:
+        if calibration is not None and r.config.calibration:  # before the counts, as the suite's
+            dashboard_summary.calibration_bins(**statistics, step=step, split="test")
         write_confusion(test_cm, names, title, step, top_pairs=r.config.confused_pairs, split="test")
         write_per_class(test_cm, names, step)
         if calibration is not None and r.config.calibration:

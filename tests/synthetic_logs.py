@@ -1,4 +1,6 @@
-"""Synthetic dashboard logs: confusion counts and mistakes for many epochs, as the suite writes them.
+"""Synthetic dashboard logs: confusion counts and mistakes for many epochs, as the suite writes them
+(and, on request, each epoch's calibration statistics and alerts, written before its counts as the
+suite's are).
 
 Used by the dashboard tests (150 epochs, 1,000 classes) and `bench/dashboard.py`.
 """
@@ -12,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from monitor.calibration import bin_statistics
 from monitor.dashboard import summary
 
 
@@ -29,6 +32,32 @@ def synthetic_matrix(classes: int, epoch: int, epochs: int, per_class: int, seed
     return cm
 
 
+def synthetic_calibration(images: int, epoch: int, epochs: int, seed: int) -> dict:
+    """Top-label reliability statistics (`monitor.calibration.bin_statistics`) of `images` made-up
+    predictions: confidences that grow with the epoch, right less often than they claim early on
+    (over-confident) and more often later (under-confident)."""
+    rng = np.random.default_rng(seed * 100_019 + epoch)
+    progress = epoch / max(epochs - 1, 1)
+    confidence = np.clip(rng.beta(2 + 6 * progress, 2, images), 1 / 3, 1.0)
+    accuracy = np.clip(confidence + (0.15 * progress - 0.1) * (1 - confidence) * 3, 0, 1)
+    return bin_statistics(confidence, rng.random(images) < accuracy)
+
+
+def alert(epoch: int, rule: str, event: str = "started", message: str | None = None) -> dict:
+    """One alert as the suite writes it (epoch 1-based)."""
+    message = message or f"{rule} {event} at epoch {epoch}"
+    return {"epoch": epoch, "rule": rule, "event": event, "message": message, "numbers": {"value": 0.5}}
+
+
+def write_extras(epoch: int, calibration: dict | None, alerts: list[dict] | None, split: str,
+                 epochs_per_tag: int) -> None:
+    """An epoch's calibration statistics and alerts, into the default writer (before its counts)."""
+    if calibration is not None:
+        summary.calibration_bins(**calibration, step=epoch, split=split, epochs_per_tag=epochs_per_tag)
+    if alerts:
+        summary.alerts(alerts, epoch, epochs_per_tag=epochs_per_tag)
+
+
 def thumbnail(seed: int, size: int = 32) -> bytes:
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
@@ -41,18 +70,25 @@ class LiveRun:
     epoch is flushed to disk at once (for the tests of a dashboard following a live run)."""
 
     def __init__(self, run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
-                 mistakes: int = 4, split: str = "validation", epochs_per_tag: int = 10):
+                 mistakes: int = 4, split: str = "validation", epochs_per_tag: int = 10,
+                 calibration: bool = False, alerts: dict[int, list[dict]] | None = None):
         self.names = [f"class_{i:04d}" for i in range(classes)]
         self.classes, self.epochs, self.per_class, self.seed = classes, epochs, per_class, seed
         self.mistakes, self.split, self.epochs_per_tag = mistakes, split, epochs_per_tag
+        self.with_calibration, self.alerts = calibration, dict(alerts or {})  # alerts: step -> list
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.matrices: list[np.ndarray] = []
+        self.calibration: dict[int, dict] = {}  # step -> the statistics written
 
     def write(self, epoch: int | None = None) -> np.ndarray:
         """Write (and flush) epoch `epoch` (the next one by default); returns its matrix."""
         epoch = len(self.matrices) if epoch is None else epoch
         cm = synthetic_matrix(self.classes, epoch, self.epochs, self.per_class, self.seed)
+        if self.with_calibration:
+            self.calibration[epoch] = synthetic_calibration(int(cm.sum()), epoch, self.epochs, self.seed)
         with self.writer.as_default():
+            write_extras(epoch, self.calibration.get(epoch), self.alerts.get(epoch), self.split,
+                         self.epochs_per_tag)
             summary.confusion_counts(cm, self.names, step=epoch, split=self.split,
                                      epochs_per_tag=self.epochs_per_tag)
             if self.mistakes:
@@ -71,9 +107,10 @@ class LiveRun:
 
 
 def write_run(run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
-              mistakes: int = 4, split: str = "validation") -> list[np.ndarray]:
-    """Write `epochs` epochs into `run_dir` (a TensorBoard run); returns the matrices written."""
-    run = LiveRun(run_dir, classes, epochs, per_class, seed, mistakes, split)
+              mistakes: int = 4, split: str = "validation", **extras) -> list[np.ndarray]:
+    """Write `epochs` epochs into `run_dir` (a TensorBoard run); returns the matrices written.
+    `extras`: LiveRun's `calibration`, `alerts`."""
+    run = LiveRun(run_dir, classes, epochs, per_class, seed, mistakes, split, **extras)
     for epoch in range(epochs):
         run.write(epoch)
     run.close()
@@ -153,9 +190,11 @@ class MultiLabelLiveRun:
     decision wrong with a probability falling from 0.3 to 0.05 over the epochs."""
 
     def __init__(self, run_dir: Path, epochs: int, images: int = 200, names=tuple(ODD_NAMES), seed: int = 0,
-                 threshold: float = 0.5, epochs_per_tag: int = 10, cooccurrence: bool = True):
+                 threshold: float = 0.5, epochs_per_tag: int = 10, cooccurrence: bool = True,
+                 alerts: dict[int, list[dict]] | None = None):
         self.names, self.epochs, self.images, self.seed = list(names), epochs, images, seed
         self.threshold, self.epochs_per_tag, self.cooccurrence = threshold, epochs_per_tag, cooccurrence
+        self.alerts = dict(alerts or {})  # step -> the alerts written at it
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.counts: list[dict] = []
         self.arrays: list[tuple[np.ndarray, np.ndarray]] = []
@@ -169,6 +208,7 @@ class MultiLabelLiveRun:
         y_pred = y_true ^ wrong
         counts = multilabel_counts(y_true, y_pred, self.threshold, self.cooccurrence)
         with self.writer.as_default():
+            write_extras(epoch, None, self.alerts.get(epoch), "validation", self.epochs_per_tag)
             summary.multilabel_counts(counts, self.names, step=epoch, epochs_per_tag=self.epochs_per_tag)
         self.writer.flush()
         self.counts.append(counts)

@@ -1,6 +1,6 @@
 """The dashboard's plugin name, tags and summary metadata (the data format).
 
-Four kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
+Six kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
 index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10 by default):
 
 - `training_monitor/confusion/<split>/epochs_001-010`: int64 (K, 3), the nonzero cells of
@@ -23,6 +23,21 @@ index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10
   cells of a C x C matrix: rows the label missed (a false negative), columns the label added (a
   false positive) in the same image) or null, "threshold": t}`. The metadata content holds the
   class names and `threshold`.
+- `training_monitor/calibration/<split>/epochs_001-010` (when the suite's calibration is on; not
+  multi-label heads): float64 (3, B), the top-label reliability statistics of the epoch's
+  validation (or test) pass in B equal-width confidence bins (`monitor.calibration`: bin
+  min(floor(c * B), B - 1) of the confidence c, the probability of the predicted class): row 0 the
+  count of images, row 1 the sum of their confidences, row 2 the count predicted right. The
+  metadata content holds `bins` (B). Per-bin accuracy and mean confidence, ECE, MCE and
+  over-confidence follow from them (monitor/calibration.py's formulas; the page computes them too).
+- `training_monitor/alerts/validation/epochs_001-010` (when the alarms are on): a string scalar, the
+  JSON list of the alerts said at that epoch's end, each `{"epoch" (1-based), "rule", "event":
+  "started"|"ended", "message", "numbers"}` as `metrics.json` lists them (non-finite numbers as
+  null); written only at epochs with alerts.
+
+The suite writes an epoch's calibration and alerts before its confusion (or multi-label) counts,
+so a reader that sees an epoch's counts sees those too. Logs written before these kinds existed
+simply have none.
 
 Why blocks of 10 epochs: TensorBoard's Python loader keeps 10 samples per tag for the
 tensors of third-party plugins (its Rust loader 100), chosen at random when a tag has
@@ -30,7 +45,8 @@ more. Ten epochs per tag reach the plugin whole under either loader, with no fla
 Every summary has `data_class` TENSOR, without which the Rust loader drops it.
 
 `FORMAT_VERSION` stays 1 as kinds are added: a reader skips the kinds it does not know (an
-older plugin shows a binary run's matrix without its threshold slider, and no multi-label run).
+older plugin shows a binary run's matrix without its threshold slider, no multi-label run, and no
+calibration or alerts).
 """
 
 from __future__ import annotations
@@ -44,7 +60,7 @@ from monitor.tags import block_tag
 PLUGIN_NAME = "training_monitor"
 TAB_NAME = "Training monitor"
 FORMAT_VERSION = 1
-KINDS = ("confusion", "mistakes", "scores", "multilabel")
+KINDS = ("confusion", "mistakes", "scores", "multilabel", "calibration", "alerts")
 
 
 def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:
@@ -53,8 +69,8 @@ def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:
 
 
 def create_summary_metadata(kind: str, split: str, class_names=None, **extra) -> summary_pb2.SummaryMetadata:
-    """The metadata of one `kind` of summary; `extra` (JSON values: `threshold`, `num_thresholds`)
-    goes into the content as is."""
+    """The metadata of one `kind` of summary; `extra` (JSON values: `threshold`, `num_thresholds`,
+    `bins`) goes into the content as is."""
     if kind not in KINDS:
         raise ValueError(f"Invalid value for argument `kind`. Received: kind={kind!r}")
     content = {"version": FORMAT_VERSION, "kind": kind, "split": split, **extra}

@@ -7,7 +7,8 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
 - `static/<file>`: the frontend, plain ES modules and CSS from this package (`static/index.js`
   is the entry point, so its relative imports resolve to `static/` too);
 - `runs`: `{"runs": [{"run", "split", "head", "binary", "classes", "epochs", "last_step",
-  "last_wall_time", "mistakes"}], "limits": {...}}`, with `head` "single_label", "binary" (a
+  "last_wall_time", "mistakes", "calibration", "alerts"}], "limits": {...}}`, with `calibration`
+  and `alerts` whether the run and split has any of those kinds, and `head` "single_label", "binary" (a
   one-unit head whose score histograms were written: `binary` true, the threshold slider) or
   "multi_label" (multi-label counts: read with `multilabel`, never as a confusion matrix), and
   `limits` the dashboard's class-count thresholds, `monitor.limits.DASHBOARD_LIMITS` (the page
@@ -20,10 +21,15 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
   `since`, only the epochs of step > k, read from only the tags whose newest step is > k (the
   newest block of `--epochs-per-tag` epochs, or two at a block boundary). A binary run's answer
   also has `threshold` (the user's) and `num_thresholds` (T), and each epoch `scores`: the flat
-  (2, T) histograms of p(positive), the true negatives' T buckets then the true positives';
+  (2, T) histograms of p(positive), the true negatives' T buckets then the true positives'. An
+  epoch with calibration statistics has `calibration`: the flat (3, B) rows, the B bins' image
+  counts, then their confidence sums, then their counts predicted right. Every answer also has
+  `alerts` when the run has any: `[{"step", "wall_time", "alerts": [...]}]`, the epochs with alerts
+  (metadata.py's format), step > k with `since` (their own list: the alarms speak every epoch, the
+  counts come every `--every-n-epochs`). One read of the data provider for all of it;
 - `multilabel?run=&split=[&since=k]`: `{"class_names", "threshold", "last_step", "epochs":
-  [{"step", "wall_time", "count", "exact", "tp", "fp", "fn", "tn", "cooccurrence", "threshold"}]}`
-  (metadata.py's format), `since` as for `matrices`;
+  [{"step", "wall_time", "count", "exact", "tp", "fp", "fn", "tn", "cooccurrence", "threshold"}],
+  "alerts"}` (metadata.py's format), `since` and `alerts` as for `matrices`;
 - `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
   "confidence", "position"}]}`;
 - `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail.
@@ -120,11 +126,21 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
             raise errors.NotFoundError(f"No {what} for run {run!r}, split {split!r}")
         return ctx, experiment, run, split, entry
 
-    def _read_since(self, ctx, experiment: str, run: str, tags: dict[str, int], since: int) -> dict:
-        """step -> datum of the steps > `since`, read from only the tags whose newest step is > `since`."""
-        wanted = [tag for tag, max_step in tags.items() if max_step > since]
-        data = self._read(ctx, experiment, run, wanted) if wanted else {}
-        return {step: datum for step, datum in data.items() if step > since}
+    def _read_since(self, ctx, experiment: str, run: str, entry: dict, kinds: tuple, since: int) -> dict:
+        """kind -> {step -> datum} of the steps > `since` of each of `kinds`, in one read of only the
+        tags whose newest step is > `since` (for a step written twice, the last written)."""
+        wanted = {tag: kind for kind in kinds for tag, max_step in entry[kind].items() if max_step > since}
+        out: dict[str, dict[int, provider.TensorDatum]] = {kind: {} for kind in kinds}
+        if wanted:
+            data = self._provider.read_tensors(
+                ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME, downsample=DOWNSAMPLE,
+                run_tag_filter=provider.RunTagFilter(runs=[run], tags=list(wanted)))
+            for tag, series in data.get(run, {}).items():
+                by_step = out[wanted[tag]]
+                for d in series:
+                    if d.step > since and (d.step not in by_step or d.wall_time >= by_step[d.step].wall_time):
+                        by_step[d.step] = d
+        return {kind: dict(sorted(by_step.items())) for kind, by_step in out.items()}
 
     def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
         # Only this run's tags are listed, and only the block that holds the step is read
@@ -148,25 +164,28 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         runs = [{"run": run, "split": split, "head": entry["head"], "binary": entry["head"] == "binary",
                  "classes": len(entry["class_names"] or []), "epochs": entry["max_step"] + 1,
                  "last_step": entry["max_step"], "last_wall_time": entry["max_wall_time"],
-                 "mistakes": bool(entry["mistakes"])}
+                 "mistakes": bool(entry["mistakes"]), "calibration": bool(entry["calibration"]),
+                 "alerts": bool(entry["alerts"])}
                 for (run, split), entry in sorted(self._series(ctx, experiment).items())]
         return _json(request, {"runs": runs, "limits": limits.DASHBOARD_LIMITS})
 
     @wrappers.Request.application
     def _serve_matrices(self, request):
         ctx, experiment, run, split, entry = self._entry(request)
-        since = _since(request)
-        data = self._read_since(ctx, experiment, run, entry["confusion"], since)
-        scores = self._read_since(ctx, experiment, run, entry["scores"], since) if entry["scores"] else {}
+        data = self._read_since(ctx, experiment, run, entry, ("confusion", "scores", "calibration", "alerts"),
+                                _since(request))
+        scores, calibration = data["scores"], data["calibration"]
         epochs = []
-        for step, datum in data.items():
+        for step, datum in data["confusion"].items():
             epoch = {"step": step, "wall_time": datum.wall_time,
                      "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
             if step in scores:
                 epoch["scores"] = np.asarray(scores[step].numpy, np.int64).reshape(-1).tolist()
+            if step in calibration:
+                epoch["calibration"] = np.asarray(calibration[step].numpy, np.float64).reshape(-1).tolist()
             epochs.append(epoch)
         body = {"run": run, "split": split, "class_names": entry["confusion_names"],
-                "last_step": entry["confusion_step"], "epochs": epochs}
+                "last_step": entry["confusion_step"], "epochs": epochs, **_alerts(entry, data["alerts"])}
         if entry["scores"]:
             body.update(threshold=entry["threshold"], num_thresholds=entry["num_thresholds"])
         return _json(request, body)
@@ -174,12 +193,12 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_multilabel(self, request):
         ctx, experiment, run, split, entry = self._entry(request, "multilabel")
-        data = self._read_since(ctx, experiment, run, entry["multilabel"], _since(request))
+        data = self._read_since(ctx, experiment, run, entry, ("multilabel", "alerts"), _since(request))
         epochs = [{"step": step, "wall_time": datum.wall_time, **_json_scalar(datum.numpy)}
-                  for step, datum in data.items()]
+                  for step, datum in data["multilabel"].items()]
         return _json(request, {"run": run, "split": split, "class_names": entry["class_names"],
                                "threshold": entry["threshold"], "last_step": entry["max_step"],
-                               "epochs": epochs})
+                               "epochs": epochs, **_alerts(entry, data["alerts"])})
 
     @wrappers.Request.application
     def _serve_mistakes(self, request):
@@ -211,11 +230,11 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
 
 def _new_series() -> dict:
-    """One run and split's data as listed (`_add_tag`): `confusion`, `scores`, `multilabel`: {tag:
-    newest step}; `mistakes`: [tags]; `names`, `wall`: per kind, the class names and the newest
-    wall time; a binary run's `threshold` (the user's) and `num_thresholds`."""
-    return {"confusion": {}, "scores": {}, "multilabel": {}, "mistakes": [], "names": {}, "wall": {},
-            "threshold": None, "num_thresholds": None}
+    """One run and split's data as listed (`_add_tag`): `confusion`, `scores`, `multilabel`,
+    `calibration`, `alerts`: {tag: newest step}; `mistakes`: [tags]; `names`, `wall`: per kind, the
+    class names and the newest wall time; a binary run's `threshold` (the user's) and `num_thresholds`."""
+    return {"confusion": {}, "scores": {}, "multilabel": {}, "calibration": {}, "alerts": {}, "mistakes": [],
+            "names": {}, "wall": {}, "threshold": None, "num_thresholds": None}
 
 
 def _add_tag(entry: dict, tag: str, info, content: dict) -> None:
@@ -250,7 +269,16 @@ def _since(request) -> int:
     return _int_arg(request, "since") if request.args.get("since") else -1
 
 
-def _json_scalar(value) -> dict:
+def _alerts(entry: dict, data: dict) -> dict:
+    """`{"alerts": [...]}` of an answer (step -> datum, a JSON list in a string scalar, as a list);
+    nothing for a run without alerts, whose answer stays as it was before they existed."""
+    if not entry["alerts"]:
+        return {}
+    return {"alerts": [{"step": step, "wall_time": datum.wall_time, "alerts": _json_scalar(datum.numpy)}
+                       for step, datum in data.items()]}
+
+
+def _json_scalar(value):
     """A string scalar tensor holding JSON, decoded."""
     raw = np.asarray(value, dtype=object).reshape(-1)[0]
     return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))

@@ -6,12 +6,15 @@ with tf.summary.create_file_writer("logs/run1/monitor").as_default():
     summary.confident_mistakes(mistakes, thumbnails, step=epoch)
     summary.score_histograms(neg_hist, pos_hist, threshold=0.5, step=epoch)  # binary heads
     summary.multilabel_counts(counts, class_names, step=epoch)   # multi-label heads
+    summary.calibration_bins(count, confidence_sum, correct, step=epoch)  # reliability statistics
+    summary.alerts([alert.as_dict() for alert in new], step=epoch)       # the epoch's alerts
 ```
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,3 +80,40 @@ def multilabel_counts(counts: dict, class_names: Sequence[str], step: int,
     meta = metadata.create_summary_metadata("multilabel", split, class_names, threshold=body["threshold"])
     return tf.summary.write(metadata.tag("multilabel", split, step, epochs_per_tag), payload, step=step,
                             metadata=meta)
+
+
+def calibration_bins(count, confidence_sum, correct, step: int, split: str = "validation",
+                     epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
+    """One epoch's top-label reliability statistics (B,) each: the images, their confidences' sum and
+    the images predicted right per confidence bin, as a float64 (3, B) tensor (metadata.py)."""
+    rows = [np.asarray(v, np.float64) for v in (count, confidence_sum, correct)]
+    shapes = [r.shape for r in rows]
+    if len(set(shapes)) != 1 or rows[0].ndim != 1 or not len(rows[0]):
+        raise ValueError(f"Calibration statistics of shapes {shapes}: three of one shape (B,), B >= 1")
+    meta = metadata.create_summary_metadata("calibration", split, bins=len(rows[0]))
+    return tf.summary.write(metadata.tag("calibration", split, step, epochs_per_tag),
+                            tf.constant(np.stack(rows)), step=step, metadata=meta)
+
+
+def alerts(records: Sequence[dict], step: int, epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
+    """The alerts said at one epoch's end (`{"epoch", "rule", "event", "message", "numbers"}` each, as
+    `metrics.json` lists them), as JSON in a string scalar; non-finite numbers become null."""
+    for record in records:
+        if record.get("event") not in ("started", "ended") or not isinstance(record.get("message"), str):
+            raise ValueError(f"Not an alert: {record!r}")
+    payload = tf.constant(json.dumps(_plain(list(records)), allow_nan=False), dtype=tf.string)
+    return tf.summary.write(metadata.tag("alerts", "validation", step, epochs_per_tag), payload, step=step,
+                            metadata=metadata.create_summary_metadata("alerts", "validation"))
+
+
+def _plain(value):
+    """`value` with numpy scalars and arrays as plain JSON values, NaN and infinities as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -15,10 +15,21 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
-// {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes}],
+// {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes, calibration, alerts}],
 //  limits: {subsetAbove, subsetSizes, tableMax}}: also the live check, one small request.
 export async function listRuns() {
   return getJson('./runs');
+}
+
+// Adds an answer's `alerts` ([{step, alerts: [...]}]) to data.alerts (step -> the alerts said at its
+// end; a step sent again replaces its own). Returns how many steps were new.
+function addAlerts(data, alerts = []) {
+  let added = 0;
+  for (const entry of alerts) {
+    if (!data.alerts.has(entry.step)) added += 1;
+    data.alerts.set(entry.step, entry.alerts);
+  }
+  return added;
 }
 
 // The epoch index shown for `step`: that step, else the last one before it, else the first.
@@ -30,7 +41,9 @@ function indexAtStep(steps, step) {
 
 // One run's matrices: class names and, per epoch, the nonzero cells. Derived arrays are
 // computed once per epoch (row sums, diagonal) and the dense matrix on demand. A binary run
-// (`binary`) also has its user's `threshold`, `numThresholds` (T) and each epoch's `scores`.
+// (`binary`) also has its user's `threshold`, `numThresholds` (T) and each epoch's `scores`; an
+// epoch with calibration statistics its `calibration` (the flat (3, B) rows); `alerts` maps a step
+// to the alerts said at its end.
 export class RunData {
   constructor(run, split, payload) {
     this.run = run;
@@ -43,11 +56,12 @@ export class RunData {
     this.n = this.names.length;
     this.epochs = [];
     this.steps = [];
+    this.alerts = new Map();
     this._rows = new Map();
     this._dense = new Map();  // a few recent dense matrices (4 MB each at 1,000 classes)
     this.maxSupport = 1;
     this.widened = {};  // scale key -> the step whose arrival widened it (maxSupport, maxAbsDiff)
-    this.append(payload.epochs);
+    this.append(payload.epochs, payload.alerts);
     this.widened = {};  // the first load sets the scales; only later epochs widen them
   }
 
@@ -55,15 +69,17 @@ export class RunData {
     return this.steps.length ? this.steps[this.steps.length - 1] : -1;
   }
 
-  // Adds the epochs after the last one held (a `matrices?since=` answer), updating the fixed
-  // scales only upwards: maxSupport, and maxAbsDiff once computed. Returns how many were added.
-  append(epochs) {
+  // Adds the epochs after the last one held (a `matrices?since=` answer) and its alerts, updating
+  // the fixed scales only upwards: maxSupport, and maxAbsDiff once computed. Returns how many epochs
+  // and steps with alerts were added.
+  append(epochs, alerts = []) {
     const start = performance.now();
     const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
     const first = this.epochs.length;
     for (const e of fresh) {
       const scores = e.scores ? Int32Array.from(e.scores) : null;
-      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells), scores});
+      const calibration = e.calibration ? Float64Array.from(e.calibration) : null;
+      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells), scores, calibration});
       this.steps.push(e.step);
     }
     for (let k = first; k < this.epochs.length; k++) {
@@ -77,7 +93,7 @@ export class RunData {
       }
     }
     this.lastAppendMs = performance.now() - start;
-    return fresh.length;
+    return fresh.length + addAlerts(this, alerts);
   }
 
   rowSums(k) {
@@ -212,13 +228,13 @@ export class RunData {
 }
 
 // One multi-label run: label names and, per epoch, {step, count, exact, tp, fp, fn, tn (per
-// label), cooccurrence (flat (missed, added, count) triples, or null), threshold}.
+// label), cooccurrence (flat (missed, added, count) triples, or null), threshold}; `alerts` as RunData's.
 export class MultiLabelData {
   constructor(run, split, payload) {
     Object.assign(this, {run, split, route: 'multilabel', multiLabel: true, names: payload.class_names,
-      threshold: payload.threshold, epochs: [], steps: [], maxCooccurrence: 1, widened: {}});
+      threshold: payload.threshold, epochs: [], steps: [], alerts: new Map(), maxCooccurrence: 1, widened: {}});
     this.n = this.names.length;
-    this.append(payload.epochs);
+    this.append(payload.epochs, payload.alerts);
     this.widened = {};
   }
 
@@ -226,8 +242,9 @@ export class MultiLabelData {
     return this.steps.length ? this.steps[this.steps.length - 1] : -1;
   }
 
-  // Adds the epochs after the last one held; the co-occurrence colour scale only widens.
-  append(epochs) {
+  // Adds the epochs after the last one held and its alerts; the co-occurrence colour scale only
+  // widens. Returns how many epochs and steps with alerts were added.
+  append(epochs, alerts = []) {
     const start = performance.now();
     const fresh = epochs.filter((e) => e.step > this.lastStep).sort((x, y) => x.step - y.step);
     for (const e of fresh) {
@@ -240,7 +257,7 @@ export class MultiLabelData {
       if (max > this.maxCooccurrence) [this.maxCooccurrence, this.widened.maxCooccurrence] = [max, e.step];
     }
     this.lastAppendMs = performance.now() - start;
-    return fresh.length;
+    return fresh.length + addAlerts(this, alerts);
   }
 
   indexAtStep(step) {
@@ -276,7 +293,7 @@ export async function loadRun(run, split, lastStep = -1, head = 'single_label') 
 export function appendNew(data) {
   if (!data._appending) {
     data._appending = getJson(`./${data.route}?${query({run: data.run, split: data.split, since: data.lastStep})}`)
-      .then((p) => data.append(p.epochs))
+      .then((p) => data.append(p.epochs, p.alerts))
       .finally(() => { data._appending = null; });
   }
   return data._appending;

@@ -1,7 +1,10 @@
 // The Training monitor dashboard: every epoch's confusion matrix on one slider (a binary head's
-// with a threshold slider, threshold.js; a multi-label head's counts instead, multilabel.js).
+// with a threshold slider, threshold.js; a multi-label head's counts instead, multilabel.js), the
+// calibration view (calibration.js) and the alarms on the slider (alarms.js).
 // TensorBoard loads this module in an iframe and calls render().
 
+import {AlarmMarkers} from './alarms.js';
+import {CalibrationView, calibrationAt, calibrationFigures} from './calibration.js';
 import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from './colors.js';
 import {appendNew, listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
 import {h, pct} from './dom.js';
@@ -123,7 +126,9 @@ function buildPage() {
   el.compare = h('select', {id: 'compare-run', 'aria-label': 'Compare with'});
   el.view = h('select', {id: 'view', 'aria-label': 'View'});
   for (const [value, text] of [['matrix', 'Confusion matrix'], ['diff', 'Change since previous epoch'],
-    ['recall', 'Per-class recall over epochs']]) el.view.append(h('option', {value, text}));
+    ['recall', 'Per-class recall over epochs'], ['calibration', 'Calibration']]) {
+    el.view.append(h('option', {value, text}));
+  }
   el.mode = h('select', {id: 'mode', 'aria-label': 'Values'});
   for (const [value, text] of [['normalized', 'Row-normalised'], ['counts', 'Counts']]) {
     el.mode.append(h('option', {value, text}));
@@ -142,8 +147,10 @@ function buildPage() {
   el.toolbar = h('div', {class: 'toolbar'},
     field('Run', el.run), field('Compare with', el.compare, true), field('View', el.view, true),
     field('Values', el.mode, true), field('Classes', el.subset, true));
-  el.epochBar = h('div', {class: 'epochbar'}, el.play, el.slider, el.epochLabel, el.live,
-    h('span', {class: 'hint', text: '← → step · Home/End · space plays'}));
+  for (const control of [el.mode, el.subset]) control.parentElement.classList.add('matrix-only');
+  el.alarms = new AlarmMarkers((k) => setEpoch(k));
+  el.epochBar = h('div', {class: 'epochbar'}, el.play, h('div', {class: 'slider-box'}, el.alarms.track, el.slider),
+    el.epochLabel, el.live, h('span', {class: 'hint', text: '← → step · Home/End · space plays'}));
   el.panels = h('div', {class: 'panels'});
   el.legend = h('canvas', {id: 'legend', class: 'legend', 'aria-hidden': 'true'});
   el.legendTitle = h('div', {class: 'legend-title'});
@@ -156,11 +163,12 @@ function buildPage() {
   el.message = h('div', {class: 'message'});
   el.threshold = new ThresholdBox(setThreshold);
   el.multi = new MultiLabelView(el.tooltip);
+  el.calibration = new CalibrationView(el.tooltip);
   el.side = h('aside', {class: 'side'}, h('div', {class: 'side-info'}, el.threshold.root,
     h('div', {class: 'legend-box'}, el.legendTitle, el.legend), h('section', {class: 'listed'}, el.listTitle,
       el.list)), el.mistakes);
-  el.main = h('div', {class: 'main'}, el.multi.root, el.panels, el.side);
-  el.app = h('div', {class: 'app'}, el.toolbar, el.epochBar, el.message, el.main,
+  el.main = h('div', {class: 'main'}, el.multi.root, el.calibration.root, el.panels, el.side);
+  el.app = h('div', {class: 'app'}, el.toolbar, el.epochBar, el.alarms.list, el.message, el.main,
     h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip);
   document.body.append(el.app);
 
@@ -310,13 +318,20 @@ function redraw() {
   updateEpochBar(a);
   el.app.dataset.run = runLabel(a);  // the run drawn (for the tests)
   const multi = Boolean(a.multiLabel);
+  const calibration = !multi && state.view === 'calibration';  // a multi-label head has no calibration
   el.app.classList.toggle('multi-label', multi);
-  el.mistakes.hidden = multi;
+  el.app.classList.toggle('calibration-view', calibration);
+  el.mistakes.hidden = multi || calibration;
+  if (!calibration) el.calibration.hide();
   if (multi) {
     redrawMultiLabel(a);
     return;
   }
   el.multi.hide();
+  if (calibration) {
+    redrawCalibration(a);
+    return;
+  }
   const panels = [[display(a), state.k]];
   if (state.b) panels.push([display(state.b), state.b.indexAtStep(a.steps[state.k])]);
   const {width, height} = panelSize(el.panels, panels.length);
@@ -338,6 +353,7 @@ function updateEpochBar(a) {
   el.live.classList.toggle('following', newest);
   el.epochLabel.textContent = a.split === 'test' && a.epochs.length === 1
     ? `Test, after epoch ${step + 1}` : `Epoch ${step + 1} / ${a.steps[a.steps.length - 1] + 1}`;
+  el.alarms.update(a, state.k);
 }
 
 // The CSS pixels of each of `count` panels starting at `at`: as large as the height allows; the
@@ -369,6 +385,25 @@ function redrawMultiLabel(a) {
   el.listTitle.textContent = `Lowest F1 at epoch ${a.steps[state.k] + 1}`;
   el.list.replaceChildren(...lowest.map((r) => h('li', {}, h('span', {class: 'name', text: r.name}),
     h('span', {class: 'num', text: r.f1.toFixed(3)}))));
+}
+
+// The calibration view: the reliability diagram of the slider's epoch and the ECE over epochs,
+// of the run and of the compared one (at the same epoch, as the matrices); its figures listed.
+function redrawCalibration(a) {
+  el.panels.replaceChildren();
+  state.layouts = [];
+  el.tables.forEach((table) => updateTable(table, null, 0));
+  el.threshold.update(null);
+  const entries = [{data: a, k: state.k, label: runLabel(a)}];
+  if (state.b) entries.push({data: state.b, k: state.b.indexAtStep(a.steps[state.k]), label: runLabel(state.b)});
+  el.calibration.root.hidden = false;  // where it is, for its size
+  const {width, height} = panelSize(el.calibration.root, entries.length);
+  el.calibration.show(entries, width, height);
+  const stats = calibrationAt(a, state.k);
+  el.listTitle.textContent = `Calibration at epoch ${a.steps[state.k] + 1}`;
+  el.list.replaceChildren(...(stats ? calibrationFigures(stats).map(([name, value]) => h('li', {},
+    h('span', {class: 'name', text: name}), h('span', {class: 'num', text: value})))
+    : [h('li', {class: 'hint', text: 'No calibration statistics for this epoch.'})]));
 }
 
 // What a panel shows of a run: a binary run with the threshold slider moved off the user's
