@@ -27,7 +27,7 @@ EPOCHS = 12
 ALL_STEPS = set(range(EPOCHS))
 BLOCKS = ("epochs_001-010", "epochs_011-020")
 IMAGE_KINDS = ("confusion_matrix/normalized", "confusion_matrix/counts", "mistakes/most_confident",
-               "predictions/grid", "predictions/probabilities")
+               "predictions/grid", "predictions/probabilities", "calibration/reliability")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
 READY_SECONDS = 60
@@ -111,7 +111,8 @@ def test_image_tags_are_split_into_blocks_of_ten_epochs(plain_server):
     tags = _json(plain_server, "/data/plugin/images/tags")
     expected = {f"{kind}/{block}" for kind in IMAGE_KINDS for block in BLOCKS}
     assert set(tags["blocks/monitor"]) == expected
-    assert set(tags["single/monitor"]) == {"confusion_matrix/normalized", "confusion_matrix/counts"}
+    assert set(tags["single/monitor"]) == {"confusion_matrix/normalized", "confusion_matrix/counts",
+                                          "calibration/reliability"}
 
 
 def test_scalar_tags_list_per_class_metrics_and_averages(plain_server):
