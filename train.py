@@ -162,7 +162,7 @@ def main(argv=None, hooks=None) -> int:
     """train.py; `hooks` (a `runner.hooks.RunHooks`) is the seam tests inject faults through."""
     args = parse_args(argv)
     from monitor import interrupts
-    from monitor.errors import MonitorError
+    from monitor.errors import MonitorError, StorageError
     from runner.hooks import NONE
 
     interrupts.install()
@@ -172,6 +172,9 @@ def main(argv=None, hooks=None) -> int:
         if len(configs) > 1 and run_dirs:
             compare(run_dirs, configs[0].logdir)
         return 3 if failed else 0
+    except StorageError as err:  # a full disk, a read-only file system: what is kept, how to resume
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 4
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from monitor import runfiles
+from monitor import runfiles, storage
 from monitor.errors import MonitorError
 from monitor.runfiles import backups, event_files, record
 from monitor.settings import RunConfig
@@ -50,7 +50,7 @@ def resume_config(run_dir: str, given: dict) -> RunConfig:
 def _check_resumable(run_dir: str, status: str) -> None:
     if status == "completed":
         raise MonitorError(f"--resume {run_dir}: that run is already completed; start a new run instead")
-    if status.startswith("failed"):
+    if status.startswith("failed") and status not in storage.STATUSES:
         raise MonitorError(f"--resume {run_dir}: that run {status}; resuming it would fail again: "
                            "start a new run (with a lower --learning-rate)")
 

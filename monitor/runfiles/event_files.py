@@ -9,6 +9,7 @@ writing) ends the file.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import struct
@@ -54,9 +55,14 @@ def events(path: str) -> Iterator[event_pb2.Event]:
 def rewrite(path: str, framed: list[bytes]) -> None:
     """Replace `path` with these framed records (a temporary file, then a rename)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.writelines(framed)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.writelines(framed)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # `path` stays as it was
+        raise
 
 
 def image_png(event: event_pb2.Event, tag_prefix: str) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -16,9 +17,14 @@ def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
     kept = lines[:header] + [line for line in lines[header:] if wanted(line)]
     if kept != lines:
         tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(kept)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # `path` stays as it was
+            raise
 
 
 def read_json_lines(path: str) -> list[dict]:
