@@ -56,11 +56,11 @@ def fit(r, model, callbacks: dict) -> FitResult:
     except Exception as err:  # Keras' TensorBoard callback writing on a full disk, for one
         if not storage.is_storage_error(err):
             raise
-        epoch = callbacks["backup"].epoch + 1 if callbacks.get("backup") else r.initial_epoch + 1
-        failure = storage.Failure("writing Keras' TensorBoard summaries", epoch, err)
-        raise _storage_failed(r, callbacks, StorageError(str(err), failure)) from None
+        raise _storage_failed(r, callbacks, _first_failure(r, callbacks, err)) from None
     fit_seconds = time.time() - fit_start
     r.writers.flush()  # the last epoch's summaries and backup commit
+    if r.writers.storage_failure is not None:  # the last epoch's summaries could not be written
+        raise _storage_failed(r, callbacks, _first_failure(r, callbacks, None))
     history = backups.merge_history(r.backup.history if r.backup else None, callbacks["history"].history)
     tripped = None
     if callbacks["guard"].tripped is not None:
@@ -75,6 +75,16 @@ def _record_failure(r, message: str, history: dict, alerts: list[dict] | None) -
         record.write(r.run_dir, status.failed(r.record, message, backups.latest(r.run_dir), history, r.start,
                                               alerts))
     return message
+
+
+def _first_failure(r, callbacks: dict, err: BaseException | None) -> StorageError:
+    """The first write that failed: the writer thread's, or else `err` (Keras' TensorBoard's)."""
+    epoch = callbacks["backup"].epoch + 1 if callbacks.get("backup") else r.initial_epoch + 1
+    what, first = "writing Keras' TensorBoard summaries", err
+    if r.writers.storage_failure is not None:
+        what, first = r.writers.storage_failure
+        what = f"writing the run's files ({what})"
+    return StorageError(str(first), storage.Failure(what, epoch, first))
 
 
 def _storage_failed(r, callbacks: dict, err: StorageError) -> StorageError:
