@@ -163,12 +163,14 @@ def main(argv=None, hooks=None) -> int:
     args = parse_args(argv)
     from monitor import interrupts
     from monitor.errors import MonitorError, StorageError
+    from monitor.runfiles import damage
     from runner.hooks import NONE
 
     interrupts.install()
     try:
         configs = run_configs(args, argv)  # flags checked before TensorFlow loads: errors come at once
-        run_dirs, failed = train_all(configs, args.resume, hooks or NONE)
+        with damage.on_one_line("train.py"):  # a damaged run file read back: one line
+            run_dirs, failed = train_all(configs, args.resume, hooks or NONE)
         if len(configs) > 1 and run_dirs:
             compare(run_dirs, configs[0].logdir)
         return 3 if failed else 0

@@ -116,9 +116,12 @@ def _open_run_dir(c: RunConfig, chief: bool, splits, resume_dir: str | None, out
         backup = backups.latest(resume_dir)
         done = backup.epochs_done if backup else 0
         batches = math.ceil(len(splits.x_train) / c.batch_size)  # optimizer steps per epoch
+        damaged: dict[str, str] = {}
         with _stop_on_storage_error(Run(c, splits, None, chief, resume_dir, backup, True, 0.0, out),
                                     f"cutting the run back to epoch {done}"):
-            truncate_run(resume_dir, done, done * batches)  # what was written after the last committed epoch
+            truncate_run(resume_dir, done, done * batches, damaged)  # what came after the last commit
+        for path, what in damaged.items():
+            print(f"Repaired:      {path}: {what}", file=out)
         print(f"Resuming:      {resume_dir} after epoch {done} of {c.epochs}", file=out)
         print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
         return resume_dir, backup

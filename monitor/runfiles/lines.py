@@ -7,6 +7,8 @@ import json
 import os
 from collections.abc import Callable
 
+from monitor.runfiles import damage
+
 
 def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
     """Keep the first `header` lines and the lines `wanted` accepts; a missing file stays missing."""
@@ -28,19 +30,26 @@ def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
 
 
 def read_json_lines(path: str) -> list[dict]:
-    """Every whole JSON line of a JSONL file, in order (a line cut short or damaged is left
-    out); [] without the file."""
-    out = []
+    """Every whole JSON object line of a JSONL file, in order; [] without the file. A line cut
+    short or damaged is left out, and said once (`damage.say`)."""
+    out, skipped = [], 0
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict):
+                    out.append(value)
+                else:
+                    skipped += 1
     except OSError:
         return []
+    if skipped:
+        damage.say(path, f"{skipped} damaged or cut-short line{'s' if skipped > 1 else ''} skipped")
     return out
 
 
