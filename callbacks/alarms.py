@@ -14,6 +14,7 @@ from monitor.alarms import ALERTS_TAG, Alarms, EpochStats, alerts_markdown, cons
 from monitor.calibration import reliability
 from monitor.distribution import model_is_chief
 from monitor.limits import ALARM_LIMITS, AlarmLimits
+from monitor.names import check_class_names
 from monitor.runfiles import SUITE_DIR
 from monitor.settings import SuiteOptions, check_option
 from monitor.tags import block_tag
@@ -50,7 +51,7 @@ class AlarmsCallback(keras.callbacks.Callback):
         check_option("epochs_per_tag", epochs_per_tag)
         self.source = source
         self.writers = writers
-        self.alarms = Alarms(class_names, limits=limits)
+        self.alarms = Alarms(check_class_names(class_names), limits=limits)
         self.epochs_per_tag = epochs_per_tag
         self.out = out  # None: sys.stdout when printing
         self.chief = True
