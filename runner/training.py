@@ -30,7 +30,7 @@ from monitor.alarms import EpochStats
 from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
 from monitor.errors import MonitorError, StorageError
 from monitor.resume import truncate_run
-from monitor.runfiles import SUITE_DIR, TEST_DIR, backups, matrices, record
+from monitor.runfiles import SUITE_DIR, TEST_DIR, backups, matrices, model_file, record
 from monitor.settings import RunConfig
 from monitor.writers import SummaryWriters
 from runner import finish, status
@@ -148,6 +148,8 @@ def _stop_on_storage_error(r: Run, what: str):
             if r.writers is not None:
                 r.writers.close()
         shutil.rmtree(os.path.join(r.run_dir, TEST_DIR), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.remove(model_file.path(r.run_dir))  # a model file cut short: the resumed run saves it again
         last, failure = backups.latest(r.run_dir), storage.Failure(what, 0, err)
         if r.record:
             with contextlib.suppress(OSError):
