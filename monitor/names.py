@@ -2,7 +2,8 @@
 stripped, so that no two rows of a matrix read the same), checked once when the suite is built.
 
 Names are otherwise free: markup, control characters and any script are data, shown as text
-everywhere (the dashboard sets them as text, report.html escapes them, the pictures draw them).
+everywhere (the dashboard sets them as text, report.html escapes them, the markdown summaries
+escape them: `markdown_text`, the pictures draw them).
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ def check_class_names(class_names, minimum: int = 1) -> list[str]:
         raise ValueError(f"Invalid value for argument `class_names`: {'; '.join(problems)}. Each class "
                          f"needs a distinct, non-empty string. Received: class_names={_short(names)}")
     return [str(n) for n in names]
+
+
+_MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "\\`", "*": "\\*",
+                           "[": "\\[", "]": "\\]", "\\": "\\\\"})
+
+
+def markdown_text(text: str) -> str:
+    """`text` for a markdown summary (TensorBoard's Text tab) shown as the text it is: no markup,
+    no table cell broken by a `|`, control characters as escapes."""
+    text = "".join(ch.encode("unicode_escape").decode("ascii") if ord(ch) < 32 or ord(ch) == 127 else ch
+                   for ch in str(text))
+    return text.translate(_MARKDOWN)
 
 
 def _problems(names: list) -> list[str]:

@@ -101,3 +101,19 @@ def test_report_html_shows_odd_names_as_text(tmp_path):
     assert not [w for w in caught if "Glyph" in str(w.message)]
     assert "<img src=x" not in page and "&lt;img src=x onerror=&quot;window.injected=1&quot;&gt;" in page
     assert "a &amp; b" in page and "猫" in page and "قطة" in page and "собака" in page
+
+
+def test_markdown_summaries_show_odd_names_as_text_in_tensorboards_text_tab():
+    from tensorboard import plugin_util
+
+    from monitor.metrics import confused_pairs_markdown, per_class_markdown
+
+    names = [*ODD, "a | b", "*bold*"]
+    cm = np.eye(len(names), dtype=np.int64) * 4 + 1
+    for markdown in (per_class_markdown(cm, names), confused_pairs_markdown([(names[1], names[2], 3)])):
+        page = plugin_util.markdown_to_safe_html(markdown)
+        assert "<img" not in page and "&lt;img src=x onerror=" in page
+        assert "a &amp; b" in page
+    page = plugin_util.markdown_to_safe_html(per_class_markdown(cm, names))
+    assert page.count("<tr>") == len(names) + 3  # no row broken by a `|` in a name
+    assert "a | b" in page and "*bold*" in page and "<em>" not in page and "bell\\x07" in page
