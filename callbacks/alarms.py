@@ -51,7 +51,8 @@ class AlarmsCallback(keras.callbacks.Callback):
         check_option("epochs_per_tag", epochs_per_tag)
         self.source = source
         self.writers = writers
-        self.alarms = Alarms(check_class_names(class_names), limits=limits)
+        names = None if class_names is None else check_class_names(class_names)  # None: classes by number
+        self.alarms = Alarms(names, limits=limits)
         self.epochs_per_tag = epochs_per_tag
         self.out = out  # None: sys.stdout when printing
         self.chief = True
