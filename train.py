@@ -162,16 +162,21 @@ def main(argv=None, hooks=None) -> int:
     """train.py; `hooks` (a `runner.hooks.RunHooks`) is the seam tests inject faults through."""
     args = parse_args(argv)
     from monitor import interrupts
-    from monitor.errors import MonitorError
+    from monitor.errors import MonitorError, StorageError
+    from monitor.runfiles import damage
     from runner.hooks import NONE
 
     interrupts.install()
     try:
         configs = run_configs(args, argv)  # flags checked before TensorFlow loads: errors come at once
-        run_dirs, failed = train_all(configs, args.resume, hooks or NONE)
+        with damage.on_one_line("train.py"):  # a damaged run file read back: one line
+            run_dirs, failed = train_all(configs, args.resume, hooks or NONE)
         if len(configs) > 1 and run_dirs:
             compare(run_dirs, configs[0].logdir)
         return 3 if failed else 0
+    except StorageError as err:  # a full disk, a read-only file system: what is kept, how to resume
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 4
     except MonitorError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from monitor.calibration import reliability
 from monitor.dashboard import summary as dashboard_summary
 from monitor.distribution import model_is_chief
 from monitor.limits import ALARM_LIMITS, AlarmLimits
+from monitor.names import check_class_names
 from monitor.runfiles import SUITE_DIR
 from monitor.settings import SuiteOptions, check_option
 from monitor.tags import block_tag
@@ -53,7 +54,8 @@ class AlarmsCallback(keras.callbacks.Callback):
         check_option("epochs_per_tag", epochs_per_tag)
         self.source = source
         self.writers = writers
-        self.alarms = Alarms(class_names, limits=limits)
+        names = None if class_names is None else check_class_names(class_names)  # None: classes by number
+        self.alarms = Alarms(names, limits=limits)
         self.epochs_per_tag = epochs_per_tag
         self.out = out  # None: sys.stdout when printing
         self.chief = True

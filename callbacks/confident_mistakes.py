@@ -11,6 +11,7 @@ from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
+from monitor.names import check_class_names
 from monitor.render import PredictionGridRenderer, display_images
 from monitor.tags import block_tag
 
@@ -63,7 +64,7 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
         for arg, value, low in (("grid_size", grid_size, 0), ("columns", columns, 1)):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"Invalid value for argument `{arg}`. Received: {arg}={value}")
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
         self.grid_size = grid_size
         self.columns = columns
         self.display_transform = display_transform

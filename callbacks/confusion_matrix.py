@@ -9,6 +9,7 @@ from monitor.matrix_summaries import write_confusion
 from monitor.metrics import accuracy, multilabel_averages
 from monitor.multilabel import multilabel_payload
 from monitor.multilabel_summaries import write_multilabel_counts
+from monitor.names import check_class_names
 from monitor.render import ConfusionHeatmapRenderer
 from monitor.runfiles import matrices, multilabel_counts
 
@@ -33,7 +34,7 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
         super().__init__(source, writers, **kwargs)
         if not isinstance(top_pairs, int) or top_pairs < 0:  # the option is `confused_pairs`
             raise ValueError(f"Invalid value for argument `top_pairs`. Received: top_pairs={top_pairs}")
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
         self.top_pairs = top_pairs
         self.renderers = {kind: ConfusionHeatmapRenderer(self.class_names, normalized=kind == "normalized")
                           for kind in ("normalized", "counts")}

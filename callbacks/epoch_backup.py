@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 
 import keras
 
+from monitor import storage
+from monitor.errors import StorageError
 from monitor.runfiles import backups
 from monitor.writers import SummaryWriters
 
@@ -21,6 +24,12 @@ class EpochBackupCallback(keras.callbacks.Callback):
     on disk, and nothing committed beyond what was written. `skip()` returning True
     (a non-finite loss) saves nothing for that epoch. `on_commit(done, history)` runs
     on the writer thread after each commit; `before_commit(done)` just before it.
+
+    A backup that cannot be written for a full disk, a read-only file system or a removed run
+    directory (`monitor.storage`) stops `fit` at once with a `StorageError`: its partial backup
+    is removed and the last committed one stays as it was. So does such a failure of `writers`
+    built with `stop_on_storage_error=True` (checked after every batch); no epoch is committed
+    after it, as its summaries may not all be on disk.
 
     ```python
     backup = EpochBackupCallback("logs/run1", writers, history=history)
@@ -41,6 +50,7 @@ class EpochBackupCallback(keras.callbacks.Callback):
         self.keep = keep
         self.on_commit = on_commit
         self.before_commit = before_commit
+        self.epoch = 0  # the epoch (0-based) in progress, or the last one ended
 
     def merged_history(self) -> dict[str, list[float]]:
         """Earlier epochs (before a resume) followed by this fit's."""
@@ -55,22 +65,78 @@ class EpochBackupCallback(keras.callbacks.Callback):
                 history.setdefault(k, []).append(float(v))
         return history
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check_writers()
+
     def on_epoch_end(self, epoch, logs=None):
+        self.epoch = epoch
+        self._check_writers()
         if self.skip():
             return
         done = epoch + 1
-        partial = backups.start(self.run_dir, done)
-        self.model.save_weights(os.path.join(partial, backups.WEIGHTS_FILE))
         history = self.history_after(done, logs)
-        backups.write_state(partial, done, history)
-        for callback in self.flush:
-            callback.flush_writers()
+        with _stop_on_storage_error(f"writing the backup of epoch {done}", done, self.run_dir):
+            partial = backups.start(self.run_dir, done)
+            backups.write_weights(partial, weights_h5(self.model))
+            backups.write_state(partial, done, history)
+        with _stop_on_storage_error(f"writing Keras' TensorBoard summaries of epoch {done}", done,
+                                    self.run_dir):
+            for callback in self.flush:
+                callback.flush_writers()
 
         def commit() -> None:
+            if self.writers.storage_failure is not None:
+                return  # this epoch's summaries may not all be on disk: never committed
             if self.before_commit is not None:
                 self.before_commit(done)
             backups.commit(self.run_dir, done, self.keep)
             if self.on_commit is not None:
                 self.on_commit(done, history)
 
-        self.writers.submit_after_flush(commit)
+        self.writers.submit_after_flush(commit, what=f"committing the backup of epoch {done}")
+
+    def _check_writers(self) -> None:
+        """Raise a StorageError for what the writer thread could not write."""
+        if self.writers.storage_failure is not None:
+            what, error = self.writers.storage_failure
+            what = f"writing the run's files ({what})"
+            raise StorageError(f"{what}: {error}", storage.Failure(what, self.epoch + 1, error))
+
+
+@contextlib.contextmanager
+def _stop_on_storage_error(what: str, done: int, run_dir: str):
+    """Turns a storage failure inside the block into a StorageError (the partial backup removed)."""
+    try:
+        yield
+    except Exception as error:
+        if not storage.is_storage_error(error):
+            raise
+        backups.discard(run_dir, done)
+        raise StorageError(f"{what}: {error}", storage.Failure(what, done, error)) from None
+
+
+def weights_h5(model: keras.Model) -> bytes:
+    """What `model.save_weights(path)` writes (weights and optimizer state), as bytes in memory:
+    a full disk then fails one plain write, and leaves no HDF5 file open on it (h5py's failing
+    finalisers crash the process). Falls back to a temporary file where Keras' internals differ."""
+    try:
+        from keras.src.saving import saving_lib
+
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="",
+                               visited_saveables=set())
+        store.close()
+        return buffer.getvalue()
+    except (ImportError, AttributeError, TypeError):  # another Keras: its public path instead
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, backups.WEIGHTS_FILE)
+            model.save_weights(path)
+            with open(path, "rb") as f:
+                return f.read()

@@ -7,6 +7,7 @@ from monitor.capture import EvaluationState
 from monitor.matrix_summaries import write_per_class
 from monitor.metrics import multilabel_per_class
 from monitor.multilabel_summaries import write_multilabel_per_class
+from monitor.names import check_class_names
 from monitor.runfiles import per_class_csv
 
 
@@ -29,7 +30,7 @@ class PerClassMetricsCallback(ValidationSummaryCallback):
 
     def __init__(self, source, writers, class_names, **kwargs):
         super().__init__(source, writers, **kwargs)
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.multi_label is not None:

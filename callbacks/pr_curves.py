@@ -11,6 +11,7 @@ from monitor.limits import PER_CLASS_SCALARS_MAX_CLASSES
 from monitor.limits import PR_CURVES_MAX_CLASSES as MAX_CURVE_CLASSES
 from monitor.limits import PR_CURVES_WORST as WORST_CLASSES
 from monitor.metrics import multilabel_per_class, per_class, pr_curve_counts
+from monitor.names import check_class_names
 from monitor.tags import block_tag, class_tag
 
 
@@ -31,7 +32,7 @@ class PRCurvesCallback(ValidationSummaryCallback):
     def __init__(self, source, writers, class_names, **kwargs):
         kwargs.setdefault("epochs_per_tag", 0)  # the PR plugin has its own step slider
         super().__init__(source, writers, **kwargs)
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
         self._curve_classes: list[int] = []  # classes given a curve so far (large class counts)
 
     def classes_to_plot(self, cm: np.ndarray, f1: np.ndarray | None = None) -> list[int]:

@@ -7,6 +7,7 @@ import numpy as np
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
+from monitor.names import check_class_names
 from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer, multilabel_titles
 from monitor.tags import block_tag
 
@@ -48,7 +49,7 @@ class PredictionGridCallback(ValidationSummaryCallback):
                 raise ValueError(f"Invalid value for argument `{arg}`. Received: {arg}={value}")
         if grid_size == 0 and probability_images == 0:
             raise ValueError("PredictionGridCallback needs `grid_size` or `probability_images` > 0")
-        self.class_names = list(class_names)
+        self.class_names = check_class_names(class_names)
         self.grid_size = grid_size
         self.columns = columns
         self.probability_images = probability_images

@@ -18,6 +18,7 @@ from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.limits import ALARM_LIMITS, AlarmLimits
+from monitor.names import check_class_names
 from monitor.settings import SuiteOptions
 from monitor.writers import SummaryWriters
 
@@ -85,9 +86,7 @@ def monitoring_callbacks(
     over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
     `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
     """
-    class_names = [str(c) for c in class_names]
-    if len(class_names) < 2:
-        raise ValueError(f"Invalid value for argument `class_names`. Received: {class_names!r}")
+    class_names = check_class_names(class_names, minimum=2)  # strings, non-empty, distinct
     if not isinstance(histogram_freq, int) or histogram_freq < 0:
         raise ValueError(f"Invalid value for argument `histogram_freq`. Received: {histogram_freq=}")
     o = replace(options or SuiteOptions(), **option_values).validate()

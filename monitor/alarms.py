@@ -38,6 +38,7 @@ from itertools import pairwise
 import numpy as np
 
 from monitor.limits import ALARM_LIMITS, AlarmLimits
+from monitor.names import markdown_text
 
 ALERTS_TAG = "alerts"  # text summary, in blocks of `epochs_per_tag` epochs like the suite's texts
 GAP_TAGS = {"loss": "generalisation/loss_gap", "accuracy": "generalisation/accuracy_gap"}
@@ -144,7 +145,8 @@ def generalisation_gaps(logs: dict) -> dict[str, float]:
 
 def alerts_markdown(alerts: list[Alert]) -> str:
     """The `alerts` text of one epoch: one line per alert."""
-    return "\n".join(f"- epoch {a.epoch}, **{a.rule}** {'ended' if a.ended else 'started'}: {a.message}"
+    return "\n".join(f"- epoch {a.epoch}, **{a.rule}** {'ended' if a.ended else 'started'}: "
+                     f"{markdown_text(a.message)}"
                      for a in alerts)
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 
 from monitor.errors import MonitorError
-from monitor.runfiles import record
+from monitor.runfiles import damage, record
 
 PNG_FILE = "comparison.png"
 TABLE_FILE = "comparison.md"
@@ -29,14 +29,20 @@ COLUMNS = ("run", "model", "dataset", "epochs", "val accuracy", "val loss", "tes
 
 
 def load_runs(run_dirs: list[str]) -> dict[str, dict]:
-    """run label (directory name) -> metrics.json record; MonitorError for a directory that is not a run."""
+    """run label (directory name) -> metrics.json record; MonitorError for a directory that is not a
+    run. Of several runs, one whose metrics.json is damaged is left out (said once)."""
     records: dict[str, dict] = {}
     for run_dir in run_dirs:
+        if len(run_dirs) > 1 and os.path.isfile(record.path(run_dir)) and record.read(run_dir) is None:
+            damage.say(record.path(run_dir), "damaged (cut short or not JSON), so that run is left out")
+            continue
         run = record.require(run_dir)
         label = os.path.basename(os.path.normpath(run_dir))
         while label in records:
             label += "'"
         records[label] = run
+    if not records:
+        raise MonitorError("no run left to compare: every metrics.json given is damaged")
     return records
 
 
@@ -95,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or os.path.commonpath([os.path.abspath(os.path.dirname(os.path.normpath(d)))
                                           for d in args.run_dirs])
     try:
-        paths = write_comparison(args.run_dirs, out)
+        with damage.on_one_line("python -m monitor.compare"):
+            paths = write_comparison(args.run_dirs, out)
     except (MonitorError, OSError) as err:
         print(f"python -m monitor.compare: error: {err}", file=sys.stderr)
         return 2

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from monitor.names import markdown_text
+
 # TensorBoard's pr_curve plugin divides by max(_MINIMUM_COUNT, denominator).
 PR_MINIMUM_COUNT = 1e-7
 
@@ -95,7 +97,7 @@ def confused_pairs_markdown(pairs: Sequence[tuple[str, str, int]]) -> str:
     """Markdown list lines like ``- cat → dog: 176``; ``(no confusions)`` if empty."""
     if not pairs:
         return "(no confusions)"
-    return "\n".join(f"- {t} → {p}: {int(n)}" for t, p, n in pairs)
+    return "\n".join(f"- {markdown_text(t)} → {markdown_text(p)}: {int(n)}" for t, p, n in pairs)
 
 
 def accuracy(cm: np.ndarray) -> float:
@@ -120,8 +122,9 @@ def stats_worst_first_markdown(stats: dict, avg: dict, class_names: Sequence[str
              "| | class | precision | recall | f1 | support |", "|---|---|---:|---:|---:|---:|"]
     for label, indices in shown:
         for rank, k in enumerate(indices, 1):
-            lines.append(f"| {label} {rank} | {class_names[k]} | {stats['precision'][k]:.3f} | "
-                         f"{stats['recall'][k]:.3f} | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |")
+            lines.append(f"| {label} {rank} | {markdown_text(class_names[k])} | "
+                         f"{stats['precision'][k]:.3f} | {stats['recall'][k]:.3f} | {stats['f1'][k]:.3f} | "
+                         f"{int(stats['support'][k])} |")
     total = int(stats["support"].sum())
     for suffix in kinds:
         lines.append(f"| | **{suffix} avg** | {avg[f'precision_{suffix}']:.3f} | "
@@ -144,7 +147,7 @@ def stats_markdown(stats: dict, avg: dict, class_names: Sequence[str],
     ]
     for k, name in enumerate(class_names):
         lines.append(
-            f"| {name} | {stats['precision'][k]:.3f} | {stats['recall'][k]:.3f}"
+            f"| {markdown_text(name)} | {stats['precision'][k]:.3f} | {stats['recall'][k]:.3f}"
             f" | {stats['f1'][k]:.3f} | {int(stats['support'][k])} |"
         )
     for suffix in kinds:

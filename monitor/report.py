@@ -24,6 +24,7 @@ from monitor.errors import MonitorError
 from monitor.runfiles import (
     SUITE_DIR,
     TEST_DIR,
+    damage,
     event_files,
     matrices,
     multilabel_counts,
@@ -66,10 +67,13 @@ def _last_grid_png(run_dir: str, tag_prefix: str = "predictions/grid",
     as written into the run's event files in `folder`."""
     best = None
     for path in event_files.paths(os.path.join(run_dir, folder)):
-        for event in event_files.events(path):
+        damaged = event_files.Damage(path)
+        for event in event_files.events(path, damaged):
             png = event_files.image_png(event, tag_prefix)
             if png is not None and (best is None or event.step >= best[0]):
                 best = (event.step, png)
+        if damaged.describe():  # what is intact is shown; what is not, said once
+            damage.say(path, damaged.describe())
     return best
 
 
@@ -292,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        path = build_report(args.run_dir)
+        with damage.on_one_line("python -m monitor.report"):  # a damaged file: one line, the rest shown
+            path = build_report(args.run_dir)
     except (MonitorError, OSError) as err:
         print(f"python -m monitor.report: error: {err}", file=sys.stderr)
         return 2

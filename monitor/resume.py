@@ -11,8 +11,9 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import os
+import sys
 
-from monitor import runfiles
+from monitor import runfiles, storage
 from monitor.errors import MonitorError
 from monitor.runfiles import backups, event_files, record
 from monitor.settings import RunConfig
@@ -50,21 +51,25 @@ def resume_config(run_dir: str, given: dict) -> RunConfig:
 def _check_resumable(run_dir: str, status: str) -> None:
     if status == "completed":
         raise MonitorError(f"--resume {run_dir}: that run is already completed; start a new run instead")
-    if status.startswith("failed"):
+    if status.startswith("failed") and status not in storage.STATUSES:
         raise MonitorError(f"--resume {run_dir}: that run {status}; resuming it would fail again: "
                            "start a new run (with a lower --learning-rate)")
 
 
-def truncate_run(run_dir: str, from_epoch: int, iterations_done: int | None = None) -> dict[str, int]:
-    """Drop every event at step >= `from_epoch` and every per-epoch line of those epochs.
+def truncate_run(run_dir: str, from_epoch: int | None, iterations_done: int | None = None,
+                 damaged: dict[str, str] | None = None) -> dict[str, int]:
+    """Drop every event at step >= `from_epoch` and every per-epoch line of those epochs
+    (`from_epoch` None: keep every epoch, drop only what is damaged).
 
     Keras' `evaluation_<metric>_vs_iterations` scalars are stepped by optimizer
     iterations instead: those past `iterations_done` (the training steps of the
     kept epochs) are dropped.
 
-    Also drops a truncated last record (a write cut short by SIGKILL). Files are
-    rewritten to a temporary name and renamed. Returns how many events were dropped
-    per event file (relative path), for the files that changed.
+    Also drops a truncated last record (a write cut short by SIGKILL) and damaged records
+    (checksums that fail: a bit flip, a copy gone wrong), what each damaged event file lost
+    going into `damaged` (relative path -> phrase). Files are rewritten to a temporary name
+    and renamed. Returns how many events were dropped per event file (relative path), for the
+    files that changed.
     """
     dropped = {}
     for folder, _, files in os.walk(run_dir):
@@ -73,26 +78,31 @@ def truncate_run(run_dir: str, from_epoch: int, iterations_done: int | None = No
         for name in files:
             path = os.path.join(folder, name)
             if "tfevents" in name and not name.endswith(".tmp"):
-                count = _truncate_event_file(path, from_epoch, iterations_done)
+                damage = event_files.Damage(path)
+                count = _truncate_event_file(path, from_epoch, iterations_done, damage)
                 if count:
                     dropped[os.path.relpath(path, run_dir)] = count
+                if damage.describe() and damaged is not None:
+                    damaged[os.path.relpath(path, run_dir)] = damage.describe()
     for per_epoch in runfiles.PER_EPOCH:
-        per_epoch.truncate(run_dir, from_epoch)
+        per_epoch.truncate(run_dir, sys.maxsize if from_epoch is None else from_epoch)
     return dropped
 
 
-def _truncate_event_file(path: str, from_epoch: int, iterations_done: int | None) -> int:
+def _truncate_event_file(path: str, from_epoch: int | None, iterations_done: int | None,
+                         damage: event_files.Damage) -> int:
     """Rewrite `path` without events at step >= `from_epoch` (iteration-stepped tags: past
-    `iterations_done`); returns the number dropped (a truncated last record counts as one)."""
+    `iterations_done`) and without damaged records; returns the number dropped (a truncated
+    last record counts as one, each damaged record too)."""
     kept, dropped = [], 0
-    for framed, data in event_files.framed_records(path):
-        if data is None or _after(data, from_epoch, iterations_done):
+    for framed, data in event_files.framed_records(path, damage):
+        if data is None or (from_epoch is not None and _after(data, from_epoch, iterations_done)):
             dropped += 1
         else:
             kept.append(framed)
-    if dropped:
+    if dropped or damage.records:
         event_files.rewrite(path, kept)
-    return dropped
+    return dropped + damage.records
 
 
 def _after(data: bytes, from_epoch: int, iterations_done: int | None) -> bool:

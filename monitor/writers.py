@@ -6,7 +6,9 @@ on one background thread so the training thread only hands work over.
 
 It is a guest in the user's `fit`: a failure while rendering or writing (a full
 disk, a figure that cannot be drawn) is warned about once and turns writing off
-for the rest of the run; it is never raised into training.
+for the rest of the run; it is never raised into training. train.py asks for more
+(`stop_on_storage_error`): a write that fails for want of space or permission is kept in
+`storage_failure`, unwarned, for the run to stop on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import tensorflow as tf
 
+from monitor import storage
+
 
 class SummaryWriters:
     """Event-file writers of one run directory, plus an ordered work queue.
@@ -35,14 +39,19 @@ class SummaryWriters:
     `max_pending` bounds the queue: when rendering falls behind training,
     `submit` waits instead of letting work (and memory) pile up.
     `writing=False` (a non-chief worker) drops all work: no file, no directory.
+    `stop_on_storage_error=True`: a write that fails for a full disk, a read-only file system
+    or a removed directory (`monitor.storage`) is not warned about but kept as
+    `storage_failure` (what, error): the caller stops the run (train.py does).
     """
 
     def __init__(self, logdir: str, max_pending: int = 16, background: bool = True,
-                 writing: bool = True):
+                 writing: bool = True, stop_on_storage_error: bool = False):
         self.logdir = os.path.abspath(logdir)
         self.max_pending = max_pending
         self.writing = writing
         self.failed: str | None = None  # what went wrong, once writing turned itself off
+        self.stop_on_storage_error = stop_on_storage_error
+        self.storage_failure: tuple[str, BaseException] | None = None
         self._writers: dict[str, tf.summary.SummaryWriter] = {}
         self._lock = threading.Lock()
         self._pending: deque[Future] = deque()
@@ -63,6 +72,9 @@ class SummaryWriters:
             if self.failed is not None:
                 return
             self.failed = f"{what}: {type(error).__name__}: {error}"
+            if self.stop_on_storage_error and storage.is_storage_error(error):
+                self.storage_failure = (what, error)
+                return
         warnings.warn(f"monitor: {self.failed}. The monitoring suite writes nothing more in this run; "
                       "training goes on.", RuntimeWarning, stacklevel=2)
 
@@ -111,7 +123,7 @@ class SummaryWriters:
         if self.failed is not None:
             raise OSError(self.failed)
 
-    def submit_after_flush(self, work: Callable[[], None]) -> None:
+    def submit_after_flush(self, work: Callable[[], None], what: str = "committing") -> None:
         """Run `work()` on the background thread once everything queued before it is
         written and every event file is flushed (in order, even if writing is off).
 
@@ -126,6 +138,9 @@ class SummaryWriters:
                     w.flush()
                 work()
             except Exception as err:  # noqa: BLE001
+                if self.stop_on_storage_error and storage.is_storage_error(err):
+                    self.fail(what, err)
+                    return
                 warnings.warn(f"monitor: {getattr(work, '__qualname__', work)} failed: "
                               f"{type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
 

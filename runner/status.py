@@ -71,6 +71,16 @@ def failed(rec: dict, message: str, last, history: dict, start: float,
                                "history": history, "wall_time_s": round(time.time() - start, 2)}, alerts)
 
 
+def storage_failed(rec: dict, status: str, error: str, last, start: float,
+                   alerts: list[dict] | None = None) -> dict:
+    """A run stopped by a write that failed (`status`: e.g. "failed: disk full"): the last
+    committed epoch's history, and the command that resumes it once the cause is gone."""
+    done = last.epochs_done if last else 0
+    return _with_alerts(rec | {"status": status, "error": error, "epochs_run": done,
+                               "history": last.history if last else {},
+                               "wall_time_s": round(time.time() - start, 2)}, alerts)
+
+
 def completed(rec: dict, result, test_logs: dict, test_cm, class_names: list[str], start: float,
               background_seconds: float, test_calibration: dict | None = None) -> dict:
     """The record of a finished, tested run (`result`: the fit's `FitResult`)."""

@@ -7,11 +7,14 @@ record = run(RunConfig(model="dropout").resolved())   # what train.py --model dr
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import keras
@@ -22,12 +25,12 @@ from callbacks.non_finite_loss import StopOnNonFiniteLoss
 from callbacks.reraise_interrupt import ReRaiseInterrupt
 from callbacks.suite import monitoring_callbacks, suite_alarms
 from monitor import data as data_mod
-from monitor import runs, summaries
+from monitor import runs, storage, summaries
 from monitor.alarms import EpochStats
 from monitor.distribution import enable_keras_multiworker, make_strategy, strategy_is_chief
-from monitor.errors import MonitorError
+from monitor.errors import MonitorError, StorageError
 from monitor.resume import truncate_run
-from monitor.runfiles import SUITE_DIR, backups, matrices, record
+from monitor.runfiles import SUITE_DIR, TEST_DIR, backups, matrices, model_file, record
 from monitor.settings import RunConfig
 from monitor.writers import SummaryWriters
 from runner import finish, status
@@ -72,8 +75,9 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
 
     `resume_dir`: continue that (killed) run from its last committed backup; `config`
     must be its recorded flags. Raises MonitorError for bad input before anything is
-    written, NonFiniteLoss when the loss stops being finite, and KeyboardInterrupt
-    (Terminated for SIGTERM) after recording an interrupted run.
+    written, NonFiniteLoss when the loss stops being finite, StorageError when a file of the
+    run cannot be written (a full disk: the run stops at once, its last committed epoch kept),
+    and KeyboardInterrupt (Terminated for SIGTERM) after recording an interrupted run.
     """
     start = time.time()
     c = config.resolved()
@@ -84,11 +88,13 @@ def run(config: RunConfig, splits: data_mod.Splits | None = None, out=sys.stdout
     run_dir, backup = _open_run_dir(c, chief, splits, resume_dir, out)
     r = Run(c, splits, strategy, chief, run_dir, backup, resume_dir is not None, start, out, hooks)
     try:
-        model, callbacks = prepare(r)
+        with _stop_on_storage_error(r, "starting the run"):
+            model, callbacks = prepare(r)
         result = fit(r, model, callbacks)
         if result.tripped is not None:
             raise NonFiniteLoss(result.tripped)
-        return finish.finish(r, model, result)
+        with _stop_on_storage_error(r, "saving and testing the model"):
+            return finish.finish(r, model, result)
     except BaseException:
         # A run that never finished an epoch holds nothing worth keeping.
         if chief and backups.latest(run_dir) is None and not _completed(run_dir):
@@ -110,7 +116,12 @@ def _open_run_dir(c: RunConfig, chief: bool, splits, resume_dir: str | None, out
         backup = backups.latest(resume_dir)
         done = backup.epochs_done if backup else 0
         batches = math.ceil(len(splits.x_train) / c.batch_size)  # optimizer steps per epoch
-        truncate_run(resume_dir, done, done * batches)  # whatever was written after the last committed epoch
+        damaged: dict[str, str] = {}
+        with _stop_on_storage_error(Run(c, splits, None, chief, resume_dir, backup, True, 0.0, out),
+                                    f"cutting the run back to epoch {done}"):
+            truncate_run(resume_dir, done, done * batches, damaged)  # what came after the last commit
+        for path, what in damaged.items():
+            print(f"Repaired:      {path}: {what}", file=out)
         print(f"Resuming:      {resume_dir} after epoch {done} of {c.epochs}", file=out)
         print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
         return resume_dir, backup
@@ -118,6 +129,34 @@ def _open_run_dir(c: RunConfig, chief: bool, splits, resume_dir: str | None, out
     print(f"Run directory: {run_dir}", file=out)
     print(f"Watch it:      tensorboard --logdir {c.logdir}", file=out, flush=True)
     return run_dir, None
+
+
+@contextlib.contextmanager
+def _stop_on_storage_error(r: Run, what: str):
+    """A file that cannot be written in the block (a full disk) stops the run: what is open is
+    closed quietly, metrics.json records the failure where it still can, the test results
+    written so far go (a resume writes them again), and a StorageError says how to resume."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as err:
+        if not storage.is_storage_error(err):
+            raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if r.writers is not None:
+                r.writers.close()
+        shutil.rmtree(os.path.join(r.run_dir, TEST_DIR), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.remove(model_file.path(r.run_dir))  # a model file cut short: the resumed run saves it again
+        last, failure = backups.latest(r.run_dir), storage.Failure(what, 0, err)
+        if r.record:
+            with contextlib.suppress(OSError):
+                record.write(r.run_dir, status.storage_failed(r.record, failure.status, str(err), last,
+                                                              r.start))
+        raise storage.stop_error(failure, r.run_dir, last.epochs_done if last else 0,
+                                 status.resume_command(r.run_dir)) from None
 
 
 def _completed(run_dir: str) -> bool:
@@ -135,7 +174,7 @@ def prepare(r: Run) -> tuple[keras.Model, dict]:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(r.backup.weights_path)
     enable_keras_multiworker(model)  # keras-team/keras#20585; nothing outside multi-worker runs
-    r.writers = SummaryWriters(r.run_dir, writing=r.chief)
+    r.writers = SummaryWriters(r.run_dir, writing=r.chief, stop_on_storage_error=True)
     if not r.resumed:  # a resumed run has its flags text and graph already
         r.writers.submit(SUITE_DIR, lambda: summaries.text("run/flags", flags_markdown(c), 0))
     r.record = status.started(r, model)
@@ -164,12 +203,12 @@ def _callbacks(r: Run) -> dict:
             monitor="val_loss", patience=c.early_stopping, restore_best_weights=True)
         ordered.append(roles["early_stop"])
     if r.chief:
-        ordered.append(EpochBackupCallback(
+        ordered.append(roles.setdefault("backup", EpochBackupCallback(
             r.run_dir, r.writers, roles["history"], past_history=r.backup.history if r.backup else None,
             flush=[roles["board"]], skip=lambda: roles["guard"].tripped is not None,
             on_commit=lambda done, hist: record.write(r.run_dir, status.with_epochs(
                 r.record, done, hist, status.alerts_until(roles["alarms"], done))),
-            before_commit=r.hooks.before_commit))
+            before_commit=r.hooks.before_commit)))
         ordered.extend(r.hooks.callbacks)
     roles["all"] = [ReRaiseInterrupt(), *ordered]
     return roles

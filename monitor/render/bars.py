@@ -11,7 +11,7 @@ from matplotlib.text import Text
 from monitor.limits import ALL_BARS_MAX_CLASSES, TOP_K
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.images import DisplayTransform, display_images, show_image
-from monitor.render.names import LABEL_NAME_WIDTH, short_name
+from monitor.render.names import LABEL_NAME_WIDTH, drawable, short_name
 from monitor.render.png import DPI, to_png
 
 BAR_COLOR = "#777777"
@@ -39,7 +39,7 @@ class ProbabilityBarsRenderer:
     def __init__(self, class_names: Sequence[str], top_k: int = TOP_K,
                  display_transform: DisplayTransform | None = None, *,
                  text_cache_bytes: int = TEXT_CACHE_BYTES):
-        self.names = [str(n) for n in class_names]
+        self.names = [drawable(n) for n in class_names]
         self.top_k = top_k
         self.display_transform = display_transform
         self.text_cache_bytes = text_cache_bytes

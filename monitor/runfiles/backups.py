@@ -7,6 +7,7 @@ never runs ahead of the event files. A completed run keeps none.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -32,17 +33,41 @@ def root(run_dir: str) -> str:
     return os.path.join(run_dir, DIR)
 
 
+def partial_path(run_dir: str, done: int) -> str:
+    return os.path.join(root(run_dir), f".partial-{done:04d}")
+
+
 def start(run_dir: str, done: int) -> str:
-    """An empty `.partial-NNNN` directory for epoch `done`'s backup; returns its path."""
-    partial = os.path.join(root(run_dir), f".partial-{done:04d}")
+    """An empty `.partial-NNNN` directory for epoch `done`'s backup; returns its path.
+    FileNotFoundError when `run_dir` itself is gone (it is never made again)."""
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), run_dir)
+    partial = partial_path(run_dir, done)
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     return partial
 
 
+def write_weights(partial: str, data: bytes) -> None:
+    """The weights file, from its bytes: one plain write, so a full disk fails cleanly."""
+    with open(os.path.join(partial, WEIGHTS_FILE), "wb") as f:
+        f.write(data)
+
+
 def write_state(partial: str, done: int, history: dict[str, list[float]]) -> None:
     with open(os.path.join(partial, STATE_FILE), "w", encoding="utf-8") as f:
         json.dump({"epochs_done": done, "history": history}, f, allow_nan=True)
+
+
+def discard(run_dir: str, done: int | None = None) -> None:
+    """Remove epoch `done`'s partial backup (one that could not be written whole); every
+    uncommitted one with `done` None."""
+    if done is not None:
+        shutil.rmtree(partial_path(run_dir, done), ignore_errors=True)
+        return
+    for name in os.listdir(root(run_dir)) if os.path.isdir(root(run_dir)) else []:
+        if name.startswith(".partial-"):
+            shutil.rmtree(os.path.join(root(run_dir), name), ignore_errors=True)
 
 
 def commit(run_dir: str, done: int, keep: int = 2) -> None:

@@ -3,21 +3,58 @@
 An event file is a TFRecord file: each record is a little-endian uint64 length, its
 masked CRC-32C (4 bytes), the serialized `Event`, and the data's masked CRC-32C. Records
 are kept as the bytes they were written as (CRCs included), so rewriting a file without
-some of its records needs no checksum of our own. A record cut short (a kill while
-writing) ends the file.
+some of its records needs no checksum of our own. Both checksums are checked on reading: a
+record whose data is damaged (a bit flip, a copy gone wrong) is skipped, one whose length is
+damaged is skipped up to the next intact record, found by its checksums; `Damage` counts
+what was skipped. A record cut short (a kill while writing, or one still being written) ends
+the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import mmap
 import os
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from tensorboard.compat.proto import event_pb2
 
+from monitor.runfiles.checksums import masked_crc32c
+
 _HEADER = 12  # length (8) + its CRC (4)
 _FOOTER = 4
+
+
+@dataclass
+class Damage:
+    """What reading one event file skipped: damaged records (`records`, `bytes` of them, the
+    first at byte `first_offset`) and whether it ends inside a record (`cut_short`)."""
+
+    path: str
+    records: int = 0
+    bytes: int = 0
+    first_offset: int | None = None
+    cut_short: bool = False
+
+    def skip(self, offset: int, size: int) -> None:
+        self.records += 1
+        self.bytes += size
+        if self.first_offset is None:
+            self.first_offset = offset
+
+    def describe(self) -> str:
+        """One phrase: what was skipped (empty when nothing was)."""
+        parts = []
+        if self.records:
+            plural = "s" if self.records > 1 else ""
+            parts.append(f"{self.records} damaged record{plural} ({self.bytes} bytes, the first at byte "
+                         f"{self.first_offset}) skipped")
+        if self.cut_short:
+            parts.append("its last record is cut short")
+        return "; ".join(parts)
 
 
 def paths(folder: str) -> list[str]:
@@ -25,28 +62,67 @@ def paths(folder: str) -> list[str]:
     return sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*")))
 
 
-def framed_records(path: str) -> Iterator[tuple[bytes, bytes | None]]:
-    """(framed bytes, event bytes) per record; the last item has event bytes None when
-    the file ends inside a record."""
-    with open(path, "rb") as f:
-        while True:
-            header = f.read(_HEADER)
-            if not header:
+def framed_records(path: str, damage: Damage | None = None) -> Iterator[tuple[bytes, bytes | None]]:
+    """(framed bytes, event bytes) per intact record, in order; damaged records are skipped and
+    counted in `damage`. The last item has event bytes None when the file ends inside a record."""
+    damage = damage if damage is not None else Damage(path)
+    with open(path, "rb") as f, _mapped(f) as raw:
+        pos, end = 0, len(raw)
+        while pos < end:
+            if end - pos < _HEADER:
+                damage.cut_short = True
+                yield bytes(raw[pos:]), None
                 return
-            if len(header) < _HEADER:
-                yield header, None
+            kind, stop = _record_at(raw, pos)
+            if kind == "cut short":
+                damage.cut_short = True
+                yield bytes(raw[pos:]), None
                 return
-            (length,) = struct.unpack("<Q", header[:8])
-            body = f.read(length + _FOOTER)
-            if len(body) < length + _FOOTER:
-                yield header + body, None
-                return
-            yield header + body, body[:length]
+            if kind == "intact":
+                yield bytes(raw[pos:stop]), bytes(raw[pos + _HEADER:stop - _FOOTER])
+            else:  # damaged data: skip the record; damaged length: skip to the next intact one
+                stop = stop if kind == "bad data" else _next_record(raw, pos + 1)
+                damage.skip(pos, stop - pos)
+            pos = stop
 
 
-def events(path: str) -> Iterator[event_pb2.Event]:
-    """Every whole event of one file, in order."""
-    for _, data in framed_records(path):
+def _record_at(raw, pos: int) -> tuple[str, int]:
+    """("intact" | "bad data" | "bad length" | "cut short", end of the record) at `pos`."""
+    header = raw[pos:pos + _HEADER]
+    (length,), (length_crc,) = struct.unpack("<Q", header[:8]), struct.unpack("<I", header[8:])
+    if masked_crc32c(bytes(header[:8])) != length_crc:
+        return "bad length", pos
+    stop = pos + _HEADER + length + _FOOTER
+    if stop > len(raw):
+        return "cut short", stop
+    (data_crc,) = struct.unpack("<I", raw[stop - _FOOTER:stop])
+    intact = masked_crc32c(bytes(raw[pos + _HEADER:stop - _FOOTER])) == data_crc
+    return ("intact" if intact else "bad data"), stop
+
+
+def _next_record(raw, start: int) -> int:
+    """The offset of the first record at or after `start` whose checksums hold (or which is cut
+    short at the end of the file); the end of the file when there is none."""
+    for pos in range(start, len(raw) - _HEADER + 1):
+        kind, _ = _record_at(raw, pos)
+        if kind in ("intact", "cut short"):
+            return pos
+    return len(raw)
+
+
+@contextlib.contextmanager
+def _mapped(f):
+    """The file's bytes, mapped (an empty file: b"")."""
+    if os.fstat(f.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+        yield raw
+
+
+def events(path: str, damage: Damage | None = None) -> Iterator[event_pb2.Event]:
+    """Every whole, intact event of one file, in order (what was skipped: in `damage`)."""
+    for _, data in framed_records(path, damage):
         if data is not None:
             yield event_pb2.Event.FromString(data)
 
@@ -54,9 +130,14 @@ def events(path: str) -> Iterator[event_pb2.Event]:
 def rewrite(path: str, framed: list[bytes]) -> None:
     """Replace `path` with these framed records (a temporary file, then a rename)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.writelines(framed)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.writelines(framed)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # `path` stays as it was
+        raise
 
 
 def image_png(event: event_pb2.Event, tag_prefix: str) -> bytes | None:

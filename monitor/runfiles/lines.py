@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
+
+from monitor.runfiles import damage
 
 
 def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
@@ -16,25 +19,37 @@ def keep(path: str, wanted: Callable[[str], bool], header: int = 0) -> None:
     kept = lines[:header] + [line for line in lines[header:] if wanted(line)]
     if kept != lines:
         tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(kept)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)  # `path` stays as it was
+            raise
 
 
 def read_json_lines(path: str) -> list[dict]:
-    """Every whole JSON line of a JSONL file, in order (a line cut short or damaged is left
-    out); [] without the file."""
-    out = []
+    """Every whole JSON object line of a JSONL file, in order; [] without the file. A line cut
+    short or damaged is left out, and said once (`damage.say`)."""
+    out, skipped = [], 0
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    value = None
+                if isinstance(value, dict):
+                    out.append(value)
+                else:
+                    skipped += 1
     except OSError:
         return []
+    if skipped:
+        damage.say(path, f"{skipped} damaged or cut-short line{'s' if skipped > 1 else ''} skipped")
     return out
 
 

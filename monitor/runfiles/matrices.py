@@ -62,19 +62,8 @@ def append(run_dir: str, epoch: int, class_names: list[str], cm: np.ndarray) -> 
 
 
 def read_lines(run_dir: str) -> list[dict]:
-    """Every whole line, in order (a line cut short by a kill is left out)."""
-    out = []
-    try:
-        with open(path(run_dir), encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        continue
-    except OSError:
-        return []
-    return out
+    """Every whole line, in order (a line cut short by a kill, or damaged, is left out and said once)."""
+    return lines.read_json_lines(path(run_dir))
 
 
 def last(run_dir: str) -> tuple[int, list[str], np.ndarray] | None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.metrics import per_class
-from monitor.runfiles import lines
+from monitor.runfiles import damage, lines
 
 FILE = "validation_per_class.csv"
 COLUMNS = ("epoch", "class", "precision", "recall", "f1", "support")
@@ -44,7 +44,15 @@ def append_stats(run_dir: str, stats: dict, class_names: list[str], epoch: int) 
 
 
 def read(run_dir: str) -> pd.DataFrame:
-    return pd.read_csv(path(run_dir))
+    """Every whole row; a row cut short or damaged is left out, and said once."""
+    table = pd.read_csv(path(run_dir), on_bad_lines="skip", encoding_errors="replace")
+    numbers = table[[c for c in COLUMNS if c != "class"]].apply(pd.to_numeric, errors="coerce")
+    whole = numbers.notna().all(axis=1) & table["class"].notna()
+    if not whole.all():
+        skipped = int((~whole).sum())
+        damage.say(path(run_dir), f"{skipped} damaged or cut-short row{'s' if skipped > 1 else ''} skipped")
+    table = table[whole].assign(**{c: numbers[c][whole] for c in numbers.columns})
+    return table.astype({"epoch": np.int64, "support": np.int64}).reset_index(drop=True)
 
 
 def truncate(run_dir: str, from_epoch: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,13 +24,20 @@ def write(run_dir: str, record: dict) -> None:
 
 
 def write_json(file_path: str, data: dict) -> None:
+    """`data` into `file_path` whole or not at all: where the temporary file cannot be written
+    (a full disk) it is removed and `file_path` keeps its last whole version."""
     tmp = f"{file_path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_finite(data), f, indent=2, default=_jsonable, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, file_path)
+    text = json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False) + "\n"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file_path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def read(run_dir: str) -> dict | None:

@@ -1,0 +1,257 @@
+"""Damaged logs: an event file cut short or with a corrupted record, a JSONL/CSV line cut short.
+
+Every reader of ours (the event-file reader under `monitor.report` and `--resume`, the JSONL and
+CSV readers, `monitor.compare`) reads every intact epoch and says once what it skipped;
+`python -m monitor.repair` rewrites a damaged file without its damaged records, after which the
+real `tensorboard` (both loaders: `--load_fast=true`, the Rust data server, and `false`, the
+Python loader) serves every intact epoch through the dashboard's routes. Before the repair, a
+cut-short file is served whole up to the cut by both loaders, and a corrupted record never
+makes a route fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.dashboard import metadata
+from monitor.repair import repair
+from monitor.runfiles import damage, event_files, lines, matrices, per_class_csv, test_confusion
+from tests.synthetic_logs import write_run
+from tests.tb_server import get_json, tensorboard
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = f"/data/plugin/{metadata.PLUGIN_NAME}"
+EPOCHS = 12
+DAMAGED_STEP = 5
+
+
+def _records(path: str) -> list[tuple[int, int, int, list[str]]]:
+    """(offset, size, step, tags) of every record of an intact event file."""
+    out, offset = [], 0
+    for framed, data in event_files.framed_records(path):
+        event = event_files.event_pb2.Event.FromString(data)
+        out.append((offset, len(framed), event.step, [v.tag for v in event.summary.value]))
+        offset += len(framed)
+    return out
+
+
+def damage_file(run_dir: Path, how: str) -> None:
+    """Damage the event file of `run_dir`: `cut` (cut short inside the last epoch's counts),
+    `data` (a bit flipped in the counts of step DAMAGED_STEP), `length` (a bit flipped in that
+    record's length), `garbage` (junk bytes written between two records)."""
+    path = event_files.paths(str(run_dir))[0]
+    raw = bytearray(Path(path).read_bytes())
+    records = _records(path)
+    offset, size, _, _ = next(r for r in records if r[2] == DAMAGED_STEP and "confusion" in r[3][0])
+    if how == "cut":
+        last, last_size, _, _ = next(r for r in records if r[2] == EPOCHS - 1 and "confusion" in r[3][0])
+        raw = raw[:last + last_size // 2]
+    elif how == "data":
+        raw[offset + size - 12] ^= 0x04
+    elif how == "length":
+        raw[offset + 1] ^= 0x01
+    elif how == "garbage":
+        raw[offset:offset] = b"\x07" * 333
+    Path(path).write_bytes(bytes(raw))
+
+
+def confusion_steps(run_dir: Path, damaged: event_files.Damage | None = None) -> list[int]:
+    path = event_files.paths(str(run_dir))[0]
+    return [e.step for e in event_files.events(path, damaged)
+            if any("confusion" in v.tag for v in e.summary.value)]
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory) -> Path:
+    """One intact run and one of each damage (10 classes, 12 epochs); `<how>-repaired` too."""
+    root = tmp_path_factory.mktemp("damaged")
+    write_run(root / "intact" / "monitor", classes=10, epochs=EPOCHS, mistakes=2)
+    for how in ("cut", "data", "length", "garbage"):
+        for name in (how, f"{how}-repaired"):
+            shutil.copytree(root / "intact", root / name)
+            damage_file(root / name / "monitor", how)
+        repair(str(root / f"{how}-repaired"))
+    return root
+
+
+ALL = list(range(EPOCHS))
+WITHOUT_DAMAGED = [s for s in ALL if s != DAMAGED_STEP]
+
+
+@pytest.mark.parametrize(("how", "steps", "said"), [
+    ("cut", ALL[:-1], "its last record is cut short"),
+    ("data", WITHOUT_DAMAGED, "1 damaged record ("),
+    ("length", WITHOUT_DAMAGED, "1 damaged record ("),
+    ("garbage", ALL, "1 damaged record (333 bytes"),
+])
+def test_the_reader_keeps_every_intact_record_and_counts_what_it_skipped(logs, how, steps, said):
+    damaged = event_files.Damage("x")
+    assert confusion_steps(logs / how / "monitor", damaged) == steps
+    assert said in damaged.describe()
+    assert confusion_steps(logs / "intact" / "monitor") == ALL
+    repaired = event_files.Damage("x")  # repaired: the same epochs, nothing damaged left
+    assert confusion_steps(logs / f"{how}-repaired" / "monitor", repaired) == steps
+    assert repaired.describe() == ""
+
+
+def test_checksums_match_tensorboards_on_long_and_short_data():
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
+
+    from monitor.runfiles.checksums import masked_crc32c
+
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 8, 4095, 32 * 1024 - 1, 32 * 1024, 100_003, 1 << 20):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        assert masked_crc32c(data) == reference(data), size
+
+
+def _served(base: str, run: str) -> tuple[list[int], int]:
+    """(steps of the matrices route, status of a mistakes request after the damaged step)."""
+    answer = get_json(base, f"{PLUGIN}/matrices", run=run, split="validation")
+    steps = [e["step"] for e in answer["epochs"]]
+    mistakes = get_json(base, f"{PLUGIN}/mistakes", run=run, split="validation", step=steps[-1])
+    return steps, len(mistakes["mistakes"])
+
+
+@pytest.mark.parametrize("load_fast", ["true", "false"], ids=["rust-loader", "python-loader"])
+def test_tensorboard_serves_every_intact_epoch_of_a_cut_or_repaired_file(logs, tmp_path, load_fast):
+    def ready(base: str) -> bool:
+        runs = {r["run"]: r for r in get_json(base, f"{PLUGIN}/runs")["runs"]}
+        return len(runs) == 9 and runs["intact/monitor"]["last_step"] == EPOCHS - 1
+
+    with tensorboard(logs, tmp_path / "tb.log", ready, "--load_fast", load_fast,
+                     "--reload_interval", "1") as base:
+        time.sleep(3)  # one more reload: nothing half loaded
+        assert _served(base, "intact/monitor") == (ALL, 2)
+        assert _served(base, "cut/monitor") == (ALL[:-1], 2)
+        for how in ("cut", "data", "length", "garbage"):
+            expected = ALL[:-1] if how == "cut" else ALL if how == "garbage" else WITHOUT_DAMAGED
+            assert _served(base, f"{how}-repaired/monitor") == (expected, 2), how
+        for how in ("data", "length", "garbage"):  # unrepaired: served up to the damage at least
+            steps, _ = _served(base, f"{how}/monitor")
+            assert steps[:DAMAGED_STEP] == ALL[:DAMAGED_STEP] and set(steps) <= set(ALL), (how, steps)
+
+
+def test_jsonl_and_csv_lines_cut_short_are_left_out_and_said_once(tmp_path):
+    cm = np.array([[3, 1], [0, 4]])
+    for epoch in range(3):
+        matrices.append(str(tmp_path), epoch, ["cat", "dog"], cm)
+        per_class_csv.append(str(tmp_path), cm, ["cat", "dog"], epoch)
+    jsonl, csv = Path(matrices.path(str(tmp_path))), Path(per_class_csv.path(str(tmp_path)))
+    text = jsonl.read_text().splitlines()
+    jsonl.write_text("\n".join([text[0], text[1][:25], text[2]]) + "\n")  # the middle line cut short
+    csv.write_text(csv.read_text()[:-9])  # the last row cut short
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [line["epoch"] for line in matrices.read_lines(str(tmp_path))] == [0, 2]
+        assert [line["epoch"] for line in matrices.read_lines(str(tmp_path))] == [0, 2]
+        table = per_class_csv.read(str(tmp_path))
+        assert lines.read_json_lines(str(tmp_path / "missing.jsonl")) == []
+    assert table["epoch"].tolist() == [0, 0, 1, 1, 2] and table["support"].dtype == np.int64
+    said = [str(w.message) for w in caught if issubclass(w.category, damage.DamagedFileWarning)]
+    assert said == [f"{jsonl}: 1 damaged or cut-short line skipped; the rest is read",
+                    f"{csv}: 1 damaged or cut-short row skipped; the rest is read"]
+
+
+def test_a_test_matrix_cut_short_is_left_out(tmp_path):
+    test_confusion.write(str(tmp_path), np.array([[3, 1], [0, 4]]), ["cat", "dog"])
+    path = Path(test_confusion.path(str(tmp_path)))
+    path.write_text(path.read_text()[:-4])
+    with pytest.warns(damage.DamagedFileWarning, match="confusion_matrix_test.csv: damaged"):
+        assert test_confusion.read(str(tmp_path)) is None
+
+
+def _run_dir(root: Path, logs: Path, how: str, status: str = "completed") -> Path:
+    """A run directory: the synthetic `how` log as its monitor/ files, a metrics.json, a JSONL."""
+    run = root / how
+    shutil.copytree(logs / how, run)
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7]}
+    (run / "metrics.json").write_text(json.dumps({"status": status, "flags": {"model": "simple", "epochs": 2},
+                                                  "history": history, "epochs_run": 2}))
+    cm = np.eye(10, dtype=np.int64) * 3
+    for epoch in range(2):
+        matrices.append(str(run), epoch, [f"c{i}" for i in range(10)], cm)
+    jsonl = Path(matrices.path(str(run)))
+    jsonl.write_text(jsonl.read_text() + '{"epoch": 2, "class_na')  # a line cut short
+    return run
+
+
+def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_report_compare_and_repair_read_every_intact_epoch_and_say_once_what_they_skipped(logs, tmp_path):
+    run = _run_dir(tmp_path, logs, "length")
+    other = _run_dir(tmp_path, logs, "intact")
+    report = _cli("monitor.report", str(run))
+    assert report.returncode == 0 and "Traceback" not in report.stderr, report.stderr[-3000:]
+    said = [line for line in report.stderr.splitlines()
+            if line.startswith("python -m monitor.report: warning:")]
+    assert len(said) == 2, report.stderr[-3000:]  # the event file once, the JSONL once
+    assert any("1 damaged record (" in line and "monitor/events.out.tfevents" in line for line in said)
+    assert any("1 damaged or cut-short line skipped" in line for line in said)
+    assert (run / "report.html").exists()
+
+    (other / "metrics.json").write_text('{"status": "completed", "fla')  # cut short
+    compare = _cli("monitor.compare", str(run), str(other), "--out", str(tmp_path / "cmp"))
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    assert "| length |" in compare.stdout and "| intact |" not in compare.stdout
+    assert "intact/metrics.json: damaged (cut short or not JSON), so that run is left out" in compare.stderr
+
+    repaired = _cli("monitor.repair", str(run))
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert "1 damaged record (" in repaired.stdout and "rewritten without it" in repaired.stdout
+    assert confusion_steps(run / "monitor") == WITHOUT_DAMAGED
+    assert [line["epoch"] for line in matrices.read_lines(str(run))] == [0, 1]
+    again = _cli("monitor.report", str(run))
+    assert again.returncode == 0 and "warning" not in again.stderr, again.stderr[-3000:]
+
+
+def test_repair_leaves_a_running_run_alone(logs, tmp_path):
+    run = _run_dir(tmp_path, logs, "data", status="running")
+    before = event_files.paths(str(run / "monitor"))[0]
+    size = Path(before).stat().st_size
+    out = _cli("monitor.repair", str(run))
+    assert out.returncode == 2 and "still running" in out.stderr
+    assert Path(before).stat().st_size == size
+    assert _cli("monitor.repair", "--force", str(run)).returncode == 0
+    assert Path(before).stat().st_size < size
+
+
+def test_resume_repairs_a_damaged_event_file_and_keeps_every_intact_epoch(synthetic_data_dir, tmp_path,
+                                                                         monkeypatch):
+    from tests import test_resume
+    from tests.helpers import read_tags
+
+    monkeypatch.setattr(test_resume, "DATA_DIR", str(synthetic_data_dir))
+    killed = test_resume.train(tmp_path, "--run-name", "r", fault="kill-before-commit:3")
+    run_dir = tmp_path / "r"
+    assert killed.returncode < 0
+    path = event_files.paths(str(run_dir / "monitor"))[0]
+    records = _records(path)
+    offset, size, _, tags = next(r for r in records
+                                 if r[2] == 1 and any("per_class/recall" in t for t in r[3]))
+    raw = bytearray(Path(path).read_bytes())
+    raw[offset + size - 10] ^= 0x20  # a bit flip in epoch 2's per-class scalars
+    Path(path).write_bytes(bytes(raw))
+    resumed = test_resume.train(tmp_path, "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    repaired = [line for line in resumed.stdout.splitlines() if line.startswith("Repaired:")]
+    assert len(repaired) == 1 and "1 damaged record (" in repaired[0], resumed.stdout[-3000:]
+    monitor = read_tags(str(run_dir))["monitor"]
+    for tag, steps in monitor.items():
+        if tag in tags:  # the damaged record's tags lost epoch 2, and only it
+            assert steps == [0, 2, 3], (tag, steps)
+        elif tag.startswith(("per_class/", "averages/")):
+            assert steps == [0, 1, 2, 3], (tag, steps)
