@@ -16,8 +16,9 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
   `last_step`/`last_wall_time` (the newest confusion, or multi-label, sample of the run and
   split) make it the page's cheap "what is new" check: one small answer from the data
   provider's listing, no tensor read;
-- `matrices?run=&split=[&since=k]`: `{"class_names", "last_step", "epochs": [{"step", "wall_time",
-  "cells"}]}` with `cells` the flat (true, predicted, count) triples of the nonzero cells; with
+- `matrices?run=&split=[&since=k]` (answers cached per listing, `answers.py`: viewers of one run
+  share one read, and a new epoch is a new listing): `{"class_names", "last_step", "epochs":
+  [{"step", "wall_time", "cells"}]}` with `cells` the flat (true, predicted, count) triples of the nonzero cells; with
   `since`, only the epochs of step > k, read from only the tags whose newest step is > k (the
   newest block of `--epochs-per-tag` epochs, or two at a block boundary). A binary run's answer
   also has `threshold` (the user's) and `num_thresholds` (T), and each epoch `scores`: the flat
@@ -51,6 +52,7 @@ from werkzeug import wrappers
 
 from monitor import limits
 from monitor.dashboard import metadata
+from monitor.dashboard.answers import AnswerCache, listing_key
 from monitor.tags import holds_step
 
 STATIC = resources.files("monitor.dashboard").joinpath("static")
@@ -64,6 +66,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
+        self._answers = AnswerCache()
 
     def get_plugin_apps(self):
         return {
@@ -172,8 +175,14 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_matrices(self, request):
         ctx, experiment, run, split, entry = self._entry(request)
+        since, kinds = _since(request), ("confusion", "scores", "calibration", "alerts")
+        key = ("matrices", experiment, run, split, since, listing_key(entry, kinds))
+        body = self._answers.get(key, lambda: self._matrices(ctx, experiment, run, split, entry, since))
+        return http_util.Respond(request, body, "application/json")
+
+    def _matrices(self, ctx, experiment: str, run: str, split: str, entry: dict, since: int) -> bytes:
         data = self._read_since(ctx, experiment, run, entry, ("confusion", "scores", "calibration", "alerts"),
-                                _since(request))
+                                since)
         scores, calibration = data["scores"], data["calibration"]
         epochs = []
         for step, datum in data["confusion"].items():
@@ -188,7 +197,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
                 "last_step": entry["confusion_step"], "epochs": epochs, **_alerts(entry, data["alerts"])}
         if entry["scores"]:
             body.update(threshold=entry["threshold"], num_thresholds=entry["num_thresholds"])
-        return _json(request, body)
+        return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
     @wrappers.Request.application
     def _serve_multilabel(self, request):

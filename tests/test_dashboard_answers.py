@@ -1,0 +1,36 @@
+"""The plugin's answer cache: concurrent viewers share one build; a new listing is a new answer."""
+
+import threading
+import time
+
+from monitor.dashboard.answers import AnswerCache, listing_key
+
+
+def test_concurrent_askers_of_one_answer_share_one_build():
+    cache, builds = AnswerCache(), []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.2)  # long enough for every asker to arrive while it builds
+        return b"answer"
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("k", build))) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [b"answer"] * 20 and len(builds) == 1
+
+
+def test_a_new_epoch_in_the_listing_is_a_new_key_and_old_answers_are_dropped():
+    entry = {"confusion": {"t/epochs_001-010": 4}, "wall": {"confusion": 10.0}}
+    before = listing_key(entry, ("confusion",))
+    entry["confusion"]["t/epochs_001-010"] = 5
+    entry["wall"]["confusion"] = 11.0
+    assert listing_key(entry, ("confusion",)) != before
+    cache = AnswerCache(max_answers=2)
+    for k in range(3):
+        cache.get(k, lambda k=k: str(k).encode())
+    assert cache.get(0, lambda: b"rebuilt") == b"rebuilt"  # the oldest was dropped
+    assert cache.get(2, lambda: b"never") == b"2"
