@@ -13,6 +13,7 @@ from callbacks.calibration import CalibrationCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confident_mistakes import ConfidentMistakesCallback
 from callbacks.confusion_matrix import ConfusionMatrixCallback
+from callbacks.explanations import ExplanationsCallback
 from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
@@ -57,6 +58,7 @@ def monitoring_callbacks(
     display_transform=None,
     writers: SummaryWriters | None = None,
     alarm_limits: AlarmLimits | None = None,
+    explain_layer=None,
     **option_values,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
@@ -84,6 +86,8 @@ def monitoring_callbacks(
     `alarms` (on by default) says overfitting, not learning, collapse, diverging and
     over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
     `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
+    `explanations` (on by default) adds Grad-CAM heat maps of the mistakes and the grid
+    (`callbacks.explanations.ExplanationsCallback`; `explain_layer`: the layer, else found).
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -101,7 +105,14 @@ def monitoring_callbacks(
     if tensorboard:
         callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
     callbacks.append(capture)
-    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
+    out = _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
+    if o.explanations and (o.mistakes or (o.prediction_grid and o.grid_size)):
+        out.append(ExplanationsCallback(
+            capture, writers, class_names, mistakes_shown=o.mistakes_grid,
+            grid_size=o.grid_size if o.prediction_grid else 0, explain_layer=explain_layer, output=output,
+            display_transform=display_transform, every_n_epochs=o.every_n_epochs,
+            epochs_per_tag=o.epochs_per_tag))
+    return callbacks + out
 
 
 def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
