@@ -154,7 +154,8 @@ class GradCam:
         source, self._to_scores, self.score = _score_source(model, index)
         with self.strategy.scope():
             self._model = keras.Model(model.inputs, [layer.output, source])
-        self._dtype = model.inputs[0].dtype
+        self._input = (tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
+        self._functions: dict[int, object] = {}  # one traced pass per number of classes per image
 
     def maps(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """(N, K, h, w) float32 maps of images (N, H, W, Ch) for classes (N, K) int, -1 = none
@@ -162,12 +163,16 @@ class GradCam:
         images, classes = np.asarray(images), np.asarray(classes, dtype=np.int64).reshape(len(images), -1)
         if len(images) == 0:
             return np.zeros((0, classes.shape[1], 0, 0), np.float32)
+        k = classes.shape[1]
+        if k not in self._functions:  # any number of images: traced once
+            shape, dtype = self._input
+            self._functions[k] = tf.function(self._compute, input_signature=[
+                tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)])
         with self.strategy.scope():
-            maps = self._compute(tf.convert_to_tensor(images, dtype=self._dtype),
-                                 tf.constant(classes, tf.int32)).numpy()
+            maps = self._functions[k](tf.convert_to_tensor(images, dtype=self._input[1]),
+                                      tf.constant(classes, tf.int32)).numpy()
         return np.where(classes[:, :, None, None] >= 0, maps, 0.0).astype(np.float32)
 
-    @tf.function(reduce_retracing=True)
     def _compute(self, x, classes):
         """One forward pass, one backward pass per column of `classes` (through the layers
         after the feature map only): (N, K, h, w)."""
