@@ -86,8 +86,7 @@ def monitoring_callbacks(
     `alarms` (on by default) says overfitting, not learning, collapse, diverging and
     over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
     `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
-    `explanations` (on by default) adds Grad-CAM heat maps of the mistakes and the grid
-    (`callbacks.explanations.ExplanationsCallback`; `explain_layer`: the layer, else found).
+    `explanations`: Grad-CAM heat maps (`callbacks.explanations`) at `explain_layer` (None: found).
     """
     class_names = [str(c) for c in class_names]
     if len(class_names) < 2:
@@ -101,18 +100,10 @@ def monitoring_callbacks(
                                         output=output, head=o.head)
     if model is not None:
         capture.capture.check(model)
-    callbacks: list[keras.callbacks.Callback] = []
-    if tensorboard:
-        callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
-    callbacks.append(capture)
-    out = _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
-    if o.explanations and (o.mistakes or (o.prediction_grid and o.grid_size)):
-        out.append(ExplanationsCallback(
-            capture, writers, class_names, mistakes_shown=o.mistakes_grid,
-            grid_size=o.grid_size if o.prediction_grid else 0, explain_layer=explain_layer, output=output,
-            display_transform=display_transform, every_n_epochs=o.every_n_epochs,
-            epochs_per_tag=o.epochs_per_tag))
-    return callbacks + out
+    board = [ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq)] if tensorboard else []
+    per_epoch = _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
+    return [*board, capture, *per_epoch, *_explanations(capture, writers, class_names, o, display_transform,
+                                                         explain_layer)]
 
 
 def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
@@ -141,3 +132,14 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
         out.append(AlarmsCallback(capture, writers, class_names, epochs_per_tag=o.epochs_per_tag,
                                   limits=alarm_limits or ALARM_LIMITS))
     return out
+
+
+def _explanations(capture, writers, class_names, o: SuiteOptions, display_transform, explain_layer) -> list:
+    """The Grad-CAM callback, when `o` asks for it and there are mistakes or a grid to explain."""
+    grid_size = o.grid_size if o.prediction_grid else 0
+    if not o.explanations or not (o.mistakes or grid_size):
+        return []
+    return [ExplanationsCallback(capture, writers, class_names, grid_size=grid_size,
+                                 mistakes_shown=o.mistakes_grid, explain_layer=explain_layer,
+                                 output=capture.capture.output, display_transform=display_transform,
+                                 every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)]
