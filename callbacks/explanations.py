@@ -78,10 +78,10 @@ class ExplanationsCallback(ValidationSummaryCallback):
         self.seconds_rendering = 0.0  # drawing and writing, on the background thread
 
     def write(self, epoch: int, state: EvaluationState) -> None:
-        if state.multi_label is not None or self._explainer() is None:
+        if state.multi_label is not None:  # no single predicted class to explain
             return
         batch = explained_batch(state, self.grid_size, MAX_EXPLAINED_MISTAKES)
-        if batch is None:
+        if batch is None or self._explainer() is None:
             return
         start = time.perf_counter()
         try:

@@ -57,6 +57,23 @@ def _producer(tensor):
     return history[0] if history is not None else None
 
 
+def graph_output(model, index: int, layer):
+    """The tensor `layer` makes on the way to `model`'s output `index` (a nested model's own
+    `output` belongs to its inner graph, not to `model`'s); `layer.output` when not found."""
+    seen, stack = set(), [model.outputs[index]]
+    while stack:
+        tensor = stack.pop()
+        history = getattr(tensor, "_keras_history", None)
+        if history is None or id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        operation, node_index = history[0], history[1]
+        if operation is layer:
+            return tensor
+        stack.extend(operation._inbound_nodes[node_index].input_tensors)
+    return layer.output
+
+
 def _rank4(layer) -> bool:
     try:
         return len(layer.output.shape) == 4
@@ -153,7 +170,7 @@ class GradCam:
         self.units = int(model.outputs[index].shape[-1])
         source, self._to_scores, self.score = _score_source(model, index)
         with self.strategy.scope():
-            self._model = keras.Model(model.inputs, [layer.output, source])
+            self._model = keras.Model(model.inputs, [graph_output(model, index, layer), source])
         self._input = (tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
         self._functions: dict[int, object] = {}  # one traced pass per number of classes per image
 
@@ -169,8 +186,7 @@ class GradCam:
             self._functions[k] = tf.function(self._compute, input_signature=[
                 tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)])
         with self.strategy.scope():
-            maps = self._functions[k](tf.convert_to_tensor(images, dtype=self._input[1]),
-                                      tf.constant(classes, tf.int32)).numpy()
+            maps = self._functions[k](tf.cast(images, self._input[1]), tf.constant(classes, tf.int32)).numpy()
         return np.where(classes[:, :, None, None] >= 0, maps, 0.0).astype(np.float32)
 
     def _compute(self, x, classes):

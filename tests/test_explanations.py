@@ -10,6 +10,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -137,6 +138,42 @@ def test_the_layer_is_found_in_reference_and_functional_models():
     mlp = keras.Sequential([keras.Input((8, 8, 3)), L.Rescaling(0.5), L.Flatten(), L.Dense(3)])
     with pytest.raises(NoSpatialLayer):
         spatial_layer(mlp)
+
+
+def test_a_nested_base_model_is_explained_at_its_output_in_the_outer_graph():
+    keras.utils.set_random_seed(0)
+    base_in = keras.Input((12, 12, 3))
+    base = keras.Model(base_in, L.Conv2D(4, 3, activation="relu")(L.Conv2D(4, 3)(base_in)), name="base")
+    inputs = keras.Input((12, 12, 3))
+    pooled = L.GlobalAveragePooling2D()(base(L.Rescaling(1 / 255)(inputs)))
+    model = keras.Model(inputs, L.Dense(3, activation="softmax", name="head")(pooled))
+    layer = spatial_layer(model)
+    assert layer is base
+    images = np.random.default_rng(0).random((4, 12, 12, 3), dtype=np.float32) * 255
+    head = model.get_layer("head")
+    refs = []
+    for c in range(3):
+        with tf.GradientTape() as tape:
+            features = base(images / 255)
+            tape.watch(features)
+            z = tf.matmul(tf.reduce_mean(features, axis=(1, 2)), head.kernel) + head.bias
+            score = tf.reduce_sum(z[:, c])
+        g = tape.gradient(score, features).numpy()
+        ref = np.maximum((g.mean(axis=(1, 2), keepdims=True) * features.numpy()).sum(-1), 0)
+        top = ref.max(axis=(1, 2), keepdims=True)
+        refs.append(np.where(top > 0, ref / np.where(top > 0, top, 1), 0))
+    refs = np.stack(refs, axis=1)
+    assert refs.max() == 1.0
+    maps = GradCam(model, layer).maps(images, np.tile(np.arange(3), (4, 1)))
+    np.testing.assert_allclose(maps, refs, atol=2e-5)
+
+
+def test_a_multi_label_head_is_skipped_without_a_warning():
+    explain = ExplanationsCallback(None, None, NAMES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explain.write(0, SimpleNamespace(multi_label=object()))
+    assert explain.last is None and explain.off is None
 
 
 def test_upsampling_is_tensorflows_bilinear_resize():
@@ -275,6 +312,26 @@ def test_the_suite_writes_explanations_every_epoch_and_the_dashboards_maps(tmp_p
     decoded = np.array([np.asarray(Image.open(io.BytesIO(p))) for p in payload[1:]], np.float32) / 255.0
     np.testing.assert_allclose(decoded.reshape(last.mistake_maps.shape), last.mistake_maps,
                                atol=0.5 / 255 + 1e-6)
+
+
+def test_a_binary_head_is_explained_for_both_sides(tmp_path):
+    x, y = tiny_data(200, classes=2, seed=4)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3, activation="relu", name="conv"),
+                              L.Flatten(), L.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    suite = monitoring_callbacks(["cat", "dog"], str(tmp_path), tensorboard=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, validation_split=0.3, epochs=2, batch_size=32, callbacks=suite, verbose=0)
+    close_suite(suite)
+    assert [str(w.message) for w in caught if "monitor" in str(w.message)] == []
+    last = next(c for c in suite if isinstance(c, ExplanationsCallback)).last
+    assert last.score == LOGITS and len(last.mistakes) > 0
+    pairs = {(r["predicted"], r["true"]) for r in last.mistakes}
+    assert pairs <= {(0, 1), (1, 0)}
+    tags = read_tags(str(tmp_path))["monitor"]
+    assert {tag: tags.get(tag) for tag in EXPLANATION_TAGS} == {tag: [0, 1] for tag in EXPLANATION_TAGS}
 
 
 def test_report_shows_the_last_epochs_explanations(tmp_path):
