@@ -42,7 +42,8 @@ class ExplanationsCallback(ValidationSummaryCallback):
     On the chief, at epoch end, on the training thread (the weights must be the epoch's): one
     forward and backward pass over the captured mistakes (up to MAX_EXPLAINED_MISTAKES, each for
     its predicted and its true class: "why cat, and where was the dog?") and the prediction grid's
-    images (their predicted class); `monitor.gradcam` has the math. Drawing and writing go to the
+    images (their predicted class; at most `max_items(2)`, 42, the picture's most);
+    `monitor.gradcam` has the math. Drawing and writing go to the
     background thread: `explanations/mistakes/<block>` (the first `mistakes_shown` mistakes, each
     beside its two overlays) and `explanations/grid/<block>` (the first `grid_size` grid images
     beside theirs), titled "truth : prediction (87%)", and the maps of every explained mistake for
@@ -80,7 +81,7 @@ class ExplanationsCallback(ValidationSummaryCallback):
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.multi_label is not None:  # no single predicted class to explain
             return
-        batch = explained_batch(state, self.grid_size, MAX_EXPLAINED_MISTAKES)
+        batch = explained_batch(state, min(self.grid_size, max_items(2)), MAX_EXPLAINED_MISTAKES)
         if batch is None or self._explainer() is None:
             return
         start = time.perf_counter()
