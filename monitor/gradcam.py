@@ -103,7 +103,7 @@ def spatial_layer(model, explain_layer=None, output: str | int | None = None):
 
     `explain_layer`: a top-level layer of `model` or its name (ValueError when it has no 4-D
     output). Raises `NoSpatialLayer` when the model has none, ValueError for a model without a
-    symbolic graph (a subclassed model).
+    symbolic graph (a subclassed model; its layers' outputs cannot be reached either).
     """
     if explain_layer is not None:
         layer = model.get_layer(explain_layer) if isinstance(explain_layer, str) else explain_layer
@@ -114,8 +114,8 @@ def spatial_layer(model, explain_layer=None, output: str | int | None = None):
     try:
         path = keras.Model(model.inputs, model.outputs[output_index(model, output)]).layers
     except (AttributeError, ValueError, TypeError) as err:
-        raise ValueError(f"the model has no symbolic graph to search for a spatial layer ({err}); "
-                         "pass explain_layer=") from None
+        raise ValueError(f"the model has no symbolic graph of layers (a subclassed model?: {err}); Grad-CAM "
+                         "here needs a Sequential or functional model") from None
     candidates = [layer for layer in path if _rank4(layer) and not is_preprocessing(layer)
                   and not isinstance(layer, keras.layers.InputLayer)]
     if not candidates:
