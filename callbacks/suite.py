@@ -13,6 +13,7 @@ from callbacks.calibration import CalibrationCallback
 from callbacks.chief_tensorboard import ChiefTensorBoard
 from callbacks.confident_mistakes import ConfidentMistakesCallback
 from callbacks.confusion_matrix import ConfusionMatrixCallback
+from callbacks.explanations import ExplanationsCallback
 from callbacks.per_class_metrics import PerClassMetricsCallback
 from callbacks.pr_curves import PRCurvesCallback
 from callbacks.prediction_grid import PredictionGridCallback
@@ -58,6 +59,7 @@ def monitoring_callbacks(
     display_transform=None,
     writers: SummaryWriters | None = None,
     alarm_limits: AlarmLimits | None = None,
+    explain_layer=None,
     **option_values,
 ) -> list[keras.callbacks.Callback]:
     """Callbacks that render the validation pass into TensorBoard every epoch.
@@ -85,6 +87,7 @@ def monitoring_callbacks(
     `alarms` (on by default) says overfitting, not learning, collapse, diverging and
     over-confidence once when each starts and ends (`callbacks.alarms.AlarmsCallback`; thresholds:
     `alarm_limits`, default `monitor.limits.ALARM_LIMITS`) and writes the generalisation gaps.
+    `explanations`: Grad-CAM heat maps (`callbacks.explanations`) at `explain_layer` (None: found).
     """
     class_names = check_class_names(class_names, minimum=2)  # strings, non-empty, distinct
     if not isinstance(histogram_freq, int) or histogram_freq < 0:
@@ -96,11 +99,10 @@ def monitoring_callbacks(
                                         output=output, head=o.head)
     if model is not None:
         capture.capture.check(model)
-    callbacks: list[keras.callbacks.Callback] = []
-    if tensorboard:
-        callbacks.append(ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq))
-    callbacks.append(capture)
-    return callbacks + _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
+    board = [ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq)] if tensorboard else []
+    per_epoch = _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
+    return [*board, capture, *per_epoch, *_explanations(capture, writers, class_names, o, display_transform,
+                                                         explain_layer)]
 
 
 def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:
@@ -130,3 +132,14 @@ def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_tra
         out.append(PRCurvesCallback(capture, writers, class_names, every_n_epochs=o.every_n_epochs))
         out.append(BinaryCurvesCallback(capture, writers, **common))
     return out
+
+
+def _explanations(capture, writers, class_names, o: SuiteOptions, display_transform, explain_layer) -> list:
+    """The Grad-CAM callback, when `o` asks for it and there are mistakes or a grid to explain."""
+    grid_size = o.grid_size if o.prediction_grid else 0
+    if not o.explanations or not (o.mistakes or grid_size):
+        return []
+    return [ExplanationsCallback(capture, writers, class_names, grid_size=grid_size,
+                                 mistakes_shown=o.mistakes_grid, explain_layer=explain_layer,
+                                 output=capture.capture.output, display_transform=display_transform,
+                                 every_n_epochs=o.every_n_epochs, epochs_per_tag=o.epochs_per_tag)]

@@ -114,7 +114,7 @@ def build_report(run_dir: str) -> str:
     if "grid" in pngs:
         sections.append(f'<section id="predictions"><h2>Sample predictions (epoch {data["grid"][0] + 1})</h2>'
                         + _img(pngs["grid"], "validation images with their predictions") + "</section>")
-    sections += [_provenance_section(run, run_dir), _flags_section(run)]
+    sections += [*_explanation_sections(run_dir), _provenance_section(run, run_dir), _flags_section(run)]
     path = os.path.join(run_dir, REPORT_FILE)
     with open(path, "w", encoding="utf-8") as f:
         f.write(_page(name, run, sections))
@@ -199,6 +199,25 @@ def _curve_sections(run: dict, run_dir: str) -> list[str]:
         out.append('<section id="calibration"><h2>Calibration</h2><div class="figures">' + "".join(figures)
                    + "</div></section>")
     return out
+
+
+def _explanation_sections(run_dir: str) -> list[str]:
+    """The last epoch's Grad-CAM pictures (`explanations/mistakes`, `explanations/grid`), if any."""
+    figures, steps = [], []
+    for prefix, caption in (("explanations/mistakes", "Most confident mistakes: the image, why the "
+                             "prediction, where the true class is"),
+                            ("explanations/grid", "Sample predictions: the image, why the prediction")):
+        found = _last_grid_png(run_dir, prefix)
+        if found is not None:
+            steps.append(found[0])
+            figures.append(f"<figure>{_img(found[1], caption)}<figcaption>{html.escape(caption)}"
+                           "</figcaption></figure>")
+    if not figures:
+        return []
+    return [f'<section id="explanations"><h2>Why: Grad-CAM heat maps (validation, epoch {max(steps) + 1})'
+            "</h2><p>Red: where the image most raised the class's score (Grad-CAM, Selvaraju et al. "
+            "2017, at the layer named in each picture's title).</p><div class=\"figures\">"
+            + "".join(figures) + "</div></section>"]
 
 
 def _alarms_banner(alerts: list) -> str:

@@ -47,6 +47,8 @@ class SuiteOptions:
     alarms: bool = setting(True, "alarms (overfitting, not learning, collapse, diverging, over-confident): "
                            "a console line, the `alerts` text, metrics.json's `alerts` and a report banner; "
                            "and the generalisation-gap scalars")
+    explanations: bool = setting(True, "Grad-CAM heat maps of the most confident mistakes and the prediction "
+                                 "grid: the explanations/ images, the dashboard's maps, a report section")
     every_n_epochs: int = setting(1, "write the suite every N epochs (epochs 1, 1+N, ...)", check=POSITIVE)
     grid_size: int = setting(18, "images in the prediction grid (0: none)", check=OFF_OR_POSITIVE)
     grid_columns: int = setting(6, "columns of the prediction grid", check=POSITIVE)

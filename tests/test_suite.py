@@ -27,7 +27,8 @@ def expected_monitor_tags(names=NAMES):
         "confusion_matrix/normalized", "confusion_matrix/counts", "text/confused_pairs",
         "text/per_class", "predictions/grid", "predictions/probabilities", "mistakes/most_confident",
         "training_monitor/confusion/validation", "training_monitor/mistakes/validation",
-        "training_monitor/calibration/validation")}
+        "training_monitor/calibration/validation", "explanations/mistakes", "explanations/grid",
+        "training_monitor/explanations/validation")}
     tags |= {f"per_class/{m}/{n}" for m in ("precision", "recall", "f1") for n in names}
     tags |= {f"averages/{m}" for m in (
         "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",

@@ -27,7 +27,8 @@ EPOCHS = 12
 ALL_STEPS = set(range(EPOCHS))
 BLOCKS = ("epochs_001-010", "epochs_011-020")
 IMAGE_KINDS = ("confusion_matrix/normalized", "confusion_matrix/counts", "mistakes/most_confident",
-               "predictions/grid", "predictions/probabilities", "calibration/reliability")
+               "predictions/grid", "predictions/probabilities", "calibration/reliability",
+               "explanations/mistakes", "explanations/grid")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]
 READY_SECONDS = 60

@@ -18,7 +18,8 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
   provider's listing, no tensor read;
 - `matrices?run=&split=[&since=k]` (answers cached per listing, `answers.py`: viewers of one run
   share one read, and a new epoch is a new listing): `{"class_names", "last_step", "epochs":
-  [{"step", "wall_time", "cells"}]}` with `cells` the flat (true, predicted, count) triples of the nonzero cells; with
+  [{"step", "wall_time", "cells"}]}` with `cells` the flat (true, predicted, count) triples of the
+  nonzero cells; with
   `since`, only the epochs of step > k, read from only the tags whose newest step is > k (the
   newest block of `--epochs-per-tag` epochs, or two at a block boundary). A binary run's answer
   also has `threshold` (the user's) and `num_thresholds` (T), and each epoch `scores`: the flat
