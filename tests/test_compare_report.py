@@ -163,8 +163,9 @@ def test_report_html_is_complete_self_contained_and_loads_in_a_browser(parent):
         driver.get((run_dir / "report.html").as_uri())
         sizes = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        # curves, two matrices, two reliability diagrams (validation, test), the grid
-        assert len(sizes) == 6 and all(done and width > 0 for done, width in sizes)
+        # curves, two matrices, two reliability diagrams (validation, test), two Grad-CAM pictures
+        # (mistakes, grid), the grid
+        assert len(sizes) == 8 and all(done and width > 0 for done, width in sizes)
         assert "twoblock" in driver.title
 
 
