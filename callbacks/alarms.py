@@ -107,7 +107,8 @@ class AlarmsCallback(keras.callbacks.Callback):
             self.writers.flush()
 
     def _epoch_end(self, epoch: int, logs: dict) -> None:
-        if self.source is not None and self.source.failed is not None:
+        if self.source is not None and (self.source.failed is not None
+                                        or self.source.capture.unreadable is not None):
             return  # the suite is off for the run (the capture said why); its alarms with it
         state = self.source.state_for(epoch) if self.source is not None else None
         ece = None if state is None or state.calibration is None else reliability(**state.calibration)["ece"]
