@@ -57,8 +57,7 @@ def decode(record: dict) -> np.ndarray:
 
 
 def append(run_dir: str, epoch: int, class_names: list[str], cm: np.ndarray) -> None:
-    with open(path(run_dir), "a", encoding="utf-8") as f:
-        f.write(json.dumps(encode(epoch, class_names, cm)) + "\n")
+    lines.append_json_line(path(run_dir), encode(epoch, class_names, cm))
 
 
 def read_lines(run_dir: str) -> list[dict]:
@@ -88,11 +87,4 @@ def class_names(run_dir: str) -> list[str] | None:
 
 def truncate(run_dir: str, from_epoch: int) -> None:
     """Keep the lines of epochs < `from_epoch` (and drop a line cut short)."""
-    lines.keep(path(run_dir), lambda line: _epoch(line) is not None and _epoch(line) < from_epoch)
-
-
-def _epoch(line: str) -> int | None:
-    try:
-        return int(json.loads(line)["epoch"]) if line.endswith("\n") else None
-    except (ValueError, KeyError, TypeError):
-        return None
+    lines.keep_epochs_before(path(run_dir), from_epoch)
