@@ -60,10 +60,12 @@ def test_odd_names_are_accepted_as_they_are():
     assert monitoring_callbacks(np.array(["a", "b"]), "unused", tensorboard=False)  # numpy strings too
 
 
-def test_pictures_draw_odd_names_with_one_warning_at_most_and_no_glyph_warnings(monkeypatch):
+def test_pictures_draw_odd_names_with_one_warning_at_most_and_no_glyph_warnings(monkeypatch, caplog):
     from monitor.render import confusion_heatmap, per_class_recall_bars, prediction_grid, probability_bars
 
     monkeypatch.setattr(render_names, "_said", set())  # as in a fresh process
+    render_names._covered_by.cache_clear()
+    render_names._covered_by_both.cache_clear()
     rng = np.random.default_rng(0)
     k = len(ODD)
     images, probs = rng.random((4, 8, 8, 3)), rng.dirichlet(np.ones(k), 4)
@@ -76,6 +78,8 @@ def test_pictures_draw_odd_names_with_one_warning_at_most_and_no_glyph_warnings(
             probability_bars(images, np.arange(4) % k, probs, ODD, "t")
     said = [str(w.message) for w in caught]
     assert not [m for m in said if "Glyph" in m], said[:3]
+    # Probing the fonts logs no "findfont: Font family ... not found" line per absent monospace font.
+    assert not [r for r in caplog.records if "findfont" in r.getMessage()], caplog.records[:3]
     missing = [m for m in said if "no font of the pictures has" in m]
     assert len(missing) <= 1 and len(said) == len(missing), said
     if missing:  # this machine's fonts lack CJK (DejaVu has Arabic and Cyrillic)

@@ -74,7 +74,10 @@ def _covered_by(family: tuple[str, ...]) -> frozenset[int]:
     """The code points the fonts matplotlib uses for ``family`` (with its fallbacks) have."""
     from matplotlib import font_manager
 
-    props = font_manager.FontProperties(family=list(family))
+    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    # Families not installed are left out: matplotlib logs one "findfont: ... not found" line for each.
+    present = [name for name in family if name in installed or name in font_manager.font_family_aliases]
+    props = font_manager.FontProperties(family=present or ["sans-serif"])
     try:
         paths = font_manager.fontManager._find_fonts_by_props(props)  # matplotlib's fallback chain
     except AttributeError:
