@@ -13,7 +13,7 @@ same plugin name, same content layout, `data_class` TENSOR), for its mistakes pa
   stretched (bilinear) to its size.
 - metadata content `{"version": 1, "kind": "explanations", "split": ..., "layer": ..., "score": ...}`.
 
-The dashboard's current plugin skips kinds it does not know, so these do not disturb it.
+The plugin serves them (`explanations`, `explanation_image`) to the mistakes panel's heat-map toggle.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Synthetic dashboard logs: confusion counts and mistakes for many epochs, as the suite writes them
 (and, on request, each epoch's calibration statistics and alerts, written before its counts as the
-suite's are).
+suite's are, and heat maps of its mistakes, written after them).
 
 Used by the dashboard tests (150 epochs, 1,000 classes) and `bench/dashboard.py`.
 """
@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from monitor import explanation_summaries
 from monitor.calibration import bin_statistics
 from monitor.dashboard import summary
 
@@ -58,6 +59,16 @@ def write_extras(epoch: int, calibration: dict | None, alerts: list[dict] | None
         summary.alerts(alerts, epoch, epochs_per_tag=epochs_per_tag)
 
 
+def heat_map_png(hot_corner: str, size: int = 4) -> bytes:
+    """A grey size x size heat map, 255 in its `hot_corner` ("top_left" or "bottom_right") and 0 in
+    the opposite one (linear in between)."""
+    ramp = np.add.outer(np.arange(size), np.arange(size)) / (2 * (size - 1))
+    values = np.round(255 * (1 - ramp if hot_corner == "top_left" else ramp)).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(values, mode="L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def thumbnail(seed: int, size: int = 32) -> bytes:
     rng = np.random.default_rng(seed)
     buffer = io.BytesIO()
@@ -71,11 +82,13 @@ class LiveRun:
 
     def __init__(self, run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
                  mistakes: int = 4, split: str = "validation", epochs_per_tag: int = 10,
-                 calibration: bool = False, alerts: dict[int, list[dict]] | None = None):
+                 calibration: bool = False, alerts: dict[int, list[dict]] | None = None,
+                 explained: int = 0):
         self.names = [f"class_{i:04d}" for i in range(classes)]
         self.classes, self.epochs, self.per_class, self.seed = classes, epochs, per_class, seed
         self.mistakes, self.split, self.epochs_per_tag = mistakes, split, epochs_per_tag
         self.with_calibration, self.alerts = calibration, dict(alerts or {})  # alerts: step -> list
+        self.explained = min(explained, mistakes)  # heat maps for the first `explained` mistakes
         self.writer = tf.summary.create_file_writer(str(run_dir))
         self.matrices: list[np.ndarray] = []
         self.calibration: dict[int, dict] = {}  # step -> the statistics written
@@ -98,6 +111,12 @@ class LiveRun:
                 thumbs = [thumbnail(epoch * 1000 + i) for i in range(self.mistakes)]
                 summary.confident_mistakes(records, thumbs, step=epoch, split=self.split,
                                            epochs_per_tag=self.epochs_per_tag)
+                if self.explained:  # the predicted class's map hot at the top left, the true class's opposite
+                    pngs = [heat_map_png(corner) for _ in range(self.explained)
+                            for corner in ("top_left", "bottom_right")]
+                    explanation_summaries.mistake_maps(records[:self.explained], pngs, (4, 4), "conv_last",
+                                                       "logit", step=epoch, split=self.split,
+                                                       epochs_per_tag=self.epochs_per_tag)
         self.writer.flush()
         self.matrices.append(cm)
         return cm
@@ -109,7 +128,7 @@ class LiveRun:
 def write_run(run_dir: Path, classes: int, epochs: int, per_class: int = 10, seed: int = 0,
               mistakes: int = 4, split: str = "validation", **extras) -> list[np.ndarray]:
     """Write `epochs` epochs into `run_dir` (a TensorBoard run); returns the matrices written.
-    `extras`: LiveRun's `calibration`, `alerts`."""
+    `extras`: LiveRun's `calibration`, `alerts`, `explained`."""
     run = LiveRun(run_dir, classes, epochs, per_class, seed, mistakes, split, **extras)
     for epoch in range(epochs):
         run.write(epoch)

@@ -1,14 +1,15 @@
 """The dashboard in a real browser: headless chromium (selenium) on the real `tensorboard`.
 
 Logs written with the suite's own dashboard writers (tests/synthetic_logs.py): `a` (10
-classes, 31 epochs, mistakes), `b` (10 classes, 12 epochs) and `k1000` (1,000 classes,
-30 epochs). The test reads back from the page (the cell-value table, ARIA labels, the
+classes, 31 epochs, mistakes, heat maps of the first 3), `b` (10 classes, 12 epochs) and `k1000`
+(1,000 classes, 30 epochs). The test reads back from the page (the cell-value table, ARIA labels, the
 mistakes panel) what it shows and checks it against the matrices written.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.error
 
 import numpy as np
 import pytest
@@ -18,8 +19,8 @@ from selenium.webdriver.common.keys import Keys
 
 from monitor import limits
 from tests.browser import chromium, module_handle, wait_for
-from tests.synthetic_logs import write_run
-from tests.tb_server import get_json, tensorboard
+from tests.synthetic_logs import heat_map_png, write_run
+from tests.tb_server import get, get_json, tensorboard
 
 PLUGIN = "/data/plugin/training_monitor"
 PAGE = "/data/plugin_entry.html?name=training_monitor"
@@ -30,7 +31,7 @@ MODULE = f"{PLUGIN}/static/index.js"  # the page imports it from here: its `hand
 def logs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard_browser")
     matrices = {
-        "a": write_run(root / "a" / "monitor", classes=10, epochs=31, seed=1, mistakes=4),
+        "a": write_run(root / "a" / "monitor", classes=10, epochs=31, seed=1, mistakes=4, explained=3),
         "b": write_run(root / "b" / "monitor", classes=10, epochs=12, seed=2, mistakes=0),
         "k1000": write_run(root / "k1000" / "monitor", classes=1000, epochs=30, seed=3, mistakes=2),
     }
@@ -176,6 +177,73 @@ def test_clicking_a_cell_shows_its_mistake_images(driver, base):
     _handle(driver, base, "selectCell", 5, 9)
     _wait(driver, "return document.getElementById('mistakes').textContent.includes('None of')")
     assert driver.execute_script("return 'monitorDashboard' in window") is False  # no test global
+
+
+def _heat(driver) -> dict:
+    """What the first mistake's heat-map canvas shows: hidden or not, and the colour and alpha of its
+    top-left and bottom-right pixels."""
+    return driver.execute_script(
+        "const c = document.querySelector('#mistakes canvas.heat'); if (!c) return null;"
+        "const x = c.getContext('2d'); const at = (i, j) => Array.from(x.getImageData(i, j, 1, 1).data);"
+        "return {hidden: c.hidden, drawn: c.dataset.drawn || '', topLeft: at(1, 1),"
+        " bottomRight: at(c.width - 2, c.height - 2)};")
+
+
+def _choose_heat(driver, which: str) -> None:
+    driver.find_element(By.CSS_SELECTOR, f"#mistakes .heat-choice[data-map='{which}']").click()
+    assert driver.find_element(By.CSS_SELECTOR, f".heat-choice[data-map='{which}']").get_attribute(
+        "aria-pressed") == "true"
+
+
+def test_the_heat_map_toggle_lays_each_class_map_over_its_thumbnail(driver, base):
+    runs = {r["run"]: r for r in get_json(base, f"{PLUGIN}/runs")["runs"]}
+    assert runs["a/monitor"]["explanations"] and not runs["b/monitor"]["explanations"]
+    answer = get_json(base, f"{PLUGIN}/explanations?run=a/monitor&split=validation&step=4")
+    assert (answer["layer"], answer["score"], answer["map_size"]) == ("conv_last", "logit", [4, 4])
+    records = [(r["index"], r["true"], r["predicted"]) for r in answer["records"]]
+    assert records == [(0, 0, 1), (1, 1, 2), (2, 2, 3)]
+    for which, corner in (("predicted", "top_left"), ("true", "bottom_right")):
+        assert get(base, f"{PLUGIN}/explanation_image", run="a/monitor", split="validation", step=4, index=2,
+                   map=which) == heat_map_png(corner)
+    for bad in ({"index": 3, "map": "true"}, {"index": 0, "map": "other"}):
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            get(base, f"{PLUGIN}/explanation_image", run="a/monitor", split="validation", step=4, **bad)
+        assert failed.value.code in (400, 404)
+
+    _open(driver, base, "a")
+    _set(driver, "epoch", "4", "input")
+    _handle(driver, base, "selectCell", 0, 1)
+    _wait(driver, "return document.querySelector('#mistakes canvas.heat') !== null")
+    assert _heat(driver)["hidden"]  # the images alone until asked
+    assert "Grad-CAM at layer conv_last" in driver.find_element(By.ID, "mistakes").text
+    _choose_heat(driver, "predicted")  # "why class_0001?": the written map is hot at the top left
+    _wait(driver, "return (document.querySelector('#mistakes canvas.heat').dataset.drawn || '')"
+          ".includes('map=predicted')")
+    shown = _heat(driver)
+    assert not shown["hidden"] and "step=4" in shown["drawn"]
+    assert shown["topLeft"][3] > 140 and shown["bottomRight"][3] < 20  # alpha grows with the heat
+    assert shown["topLeft"][0] > shown["topLeft"][2]  # hot is red, not blue
+    _choose_heat(driver, "true")  # "where is class_0000?": the opposite corner
+    _wait(driver, "return document.querySelector('#mistakes canvas.heat').dataset.drawn.includes('map=true')")
+    shown = _heat(driver)
+    assert shown["bottomRight"][3] > 140 and shown["topLeft"][3] < 20
+    # the choice stays with the user across epochs; a mistake with no map says so
+    _set(driver, "epoch", "9", "input")
+    _wait(driver, "const c = document.querySelector('#mistakes canvas.heat');"
+          " return c !== null && (c.dataset.drawn || '').includes('step=9')")
+    assert "map=true" in _heat(driver)["drawn"]
+    _handle(driver, base, "selectCell", 3, 4)
+    _wait(driver, "return document.getElementById('mistakes').textContent.includes('have no map')")
+    _handle(driver, base, "selectCell", 0, 1)
+    _wait(driver, "return document.querySelector('#mistakes canvas.heat') !== null")
+    _choose_heat(driver, "off")
+    assert _heat(driver)["hidden"]
+    # run b has no maps: no toggle
+    _open(driver, base, "b")
+    _handle(driver, base, "selectCell", 0, 1)
+    _wait(driver, "return document.querySelector('#mistakes h2') !== null"
+          " && !document.getElementById('mistakes').textContent.includes('Loading')")
+    assert not driver.find_elements(By.CSS_SELECTOR, "#mistakes .heat-toggle")
 
 
 def _ink(driver, index: int = 0) -> int:

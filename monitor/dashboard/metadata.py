@@ -1,6 +1,6 @@
 """The dashboard's plugin name, tags and summary metadata (the data format).
 
-Six kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
+Seven kinds of summaries, each a tensor with one sample per validated epoch (step = epoch
 index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10 by default):
 
 - `training_monitor/confusion/<split>/epochs_001-010`: int64 (K, 3), the nonzero cells of
@@ -34,6 +34,9 @@ index from 0, as Keras' own summaries), in tags of `--epochs-per-tag` epochs (10
   JSON list of the alerts said at that epoch's end, each `{"epoch" (1-based), "rule", "event":
   "started"|"ended", "message", "numbers"}` as `metrics.json` lists them (non-finite numbers as
   null); written only at epochs with alerts.
+- `training_monitor/explanations/<split>/epochs_001-010` (when the suite's explanations are on):
+  the Grad-CAM heat maps of the first M of the epoch's `mistakes`, a string tensor (1 + 2M,),
+  written by `monitor.explanation_summaries` (its docstring has the layout), after the mistakes.
 
 The suite writes an epoch's calibration and alerts before its confusion (or multi-label) counts,
 so a reader that sees an epoch's counts sees those too. Logs written before these kinds existed
@@ -60,7 +63,7 @@ from monitor.tags import block_tag
 PLUGIN_NAME = "training_monitor"
 TAB_NAME = "Training monitor"
 FORMAT_VERSION = 1
-KINDS = ("confusion", "mistakes", "scores", "multilabel", "calibration", "alerts")
+KINDS = ("confusion", "mistakes", "scores", "multilabel", "calibration", "alerts", "explanations")
 
 
 def tag(kind: str, split: str, step: int, epochs_per_tag: int) -> str:

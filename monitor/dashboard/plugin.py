@@ -34,7 +34,13 @@ server, and any other backend. Routes (under `/data/plugin/training_monitor/`):
   "alerts"}` (metadata.py's format), `since` and `alerts` as for `matrices`;
 - `mistakes?run=&split=&step=`: `{"step", "mistakes": [{"index", "true", "predicted",
   "confidence", "position"}]}`;
-- `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail.
+- `mistake_image?run=&split=&step=&index=`: that mistake's PNG thumbnail;
+- `explanations?run=&split=&step=`: `{"step", "layer", "score", "map_size", "maps", "records":
+  [{"index", "true", "predicted", "confidence", "position"}]}`, the Grad-CAM heat maps that epoch
+  has (`monitor.explanation_summaries`), matched to its mistakes by `position`;
+- `explanation_image?run=&split=&step=&index=&map=predicted|true`: that heat map, an 8-bit grey
+  PNG of `map_size` pixels (255 at the map's maximum), for the page to colour and lay over the
+  thumbnail.
 """
 
 from __future__ import annotations
@@ -77,6 +83,8 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
             "/multilabel": self._serve_multilabel,
             "/mistakes": self._serve_mistakes,
             "/mistake_image": self._serve_mistake_image,
+            "/explanations": self._serve_explanations,
+            "/explanation_image": self._serve_explanation_image,
         }
 
     def is_active(self) -> bool:
@@ -146,7 +154,8 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
                         by_step[d.step] = d
         return {kind: dict(sorted(by_step.items())) for kind, by_step in out.items()}
 
-    def _mistakes_at(self, request) -> tuple[int, np.ndarray]:
+    def _mistakes_at(self, request, kind: str = "mistakes") -> tuple[int, np.ndarray]:
+        """(step, payload) of one epoch's `mistakes` (or their `explanations`)."""
         # Only this run's tags are listed, and only the block that holds the step is read
         # (the page asks for one thumbnail per request, up to 64 per click).
         ctx, experiment, run, split = self._where(request)
@@ -154,10 +163,10 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         listing = self._provider.list_tensors(ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME,
                                               run_tag_filter=provider.RunTagFilter(runs=[run]))
         wanted = [tag for tag, info in listing.get(run, {}).items()
-                  if _is_series(info, "mistakes", split) and holds_step(tag, step)]
+                  if _is_series(info, kind, split) and holds_step(tag, step)]
         datum = self._read(ctx, experiment, run, wanted).get(step) if wanted else None
         if datum is None:
-            raise errors.NotFoundError(f"No mistakes for run {run!r}, split {split!r}, step {step}")
+            raise errors.NotFoundError(f"No {kind} for run {run!r}, split {split!r}, step {step}")
         return step, datum.numpy
 
     # -- routes ----------------------------------------------------------
@@ -169,7 +178,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
                  "classes": len(entry["class_names"] or []), "epochs": entry["max_step"] + 1,
                  "last_step": entry["max_step"], "last_wall_time": entry["max_wall_time"],
                  "mistakes": bool(entry["mistakes"]), "calibration": bool(entry["calibration"]),
-                 "alerts": bool(entry["alerts"])}
+                 "alerts": bool(entry["alerts"]), "explanations": bool(entry["explanations"])}
                 for (run, split), entry in sorted(self._series(ctx, experiment).items())]
         return _json(request, {"runs": runs, "limits": limits.DASHBOARD_LIMITS})
 
@@ -226,6 +235,25 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, bytes(payload[index + 1]), "image/png")
 
     @wrappers.Request.application
+    def _serve_explanations(self, request):
+        step, payload = self._mistakes_at(request, "explanations")
+        header = json.loads(bytes(payload[0]).decode("utf-8"))
+        records = [dict(record, index=i) for i, record in enumerate(header.pop("records"))]
+        return _json(request, {"step": step, **header, "records": records})
+
+    @wrappers.Request.application
+    def _serve_explanation_image(self, request):
+        _, payload = self._mistakes_at(request, "explanations")
+        index, which = _int_arg(request, "index"), request.args.get("map", "predicted")
+        maps = json.loads(bytes(payload[0]).decode("utf-8")).get("maps", ["predicted", "true"])
+        if which not in maps:
+            raise errors.InvalidArgumentError(f"Argument `map` must be one of {', '.join(maps)}")
+        position = 1 + len(maps) * index + maps.index(which)
+        if index < 0 or position >= len(payload):
+            raise errors.NotFoundError(f"No heat map {index}")
+        return http_util.Respond(request, bytes(payload[position]), "image/png")
+
+    @wrappers.Request.application
     def _serve_static(self, request):
         prefix = f"/data/plugin/{metadata.PLUGIN_NAME}/"
         path = posixpath.normpath(request.path[len(prefix):] if request.path.startswith(prefix) else "")
@@ -241,16 +269,17 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
 
 def _new_series() -> dict:
     """One run and split's data as listed (`_add_tag`): `confusion`, `scores`, `multilabel`,
-    `calibration`, `alerts`: {tag: newest step}; `mistakes`: [tags]; `names`, `wall`: per kind, the
-    class names and the newest wall time; a binary run's `threshold` (the user's) and `num_thresholds`."""
+    `calibration`, `alerts`: {tag: newest step}; `mistakes`, `explanations`: [tags]; `names`, `wall`:
+    per kind, the class names and the newest wall time; a binary run's `threshold` (the user's) and
+    `num_thresholds`."""
     return {"confusion": {}, "scores": {}, "multilabel": {}, "calibration": {}, "alerts": {}, "mistakes": [],
-            "names": {}, "wall": {}, "threshold": None, "num_thresholds": None}
+            "explanations": [], "names": {}, "wall": {}, "threshold": None, "num_thresholds": None}
 
 
 def _add_tag(entry: dict, tag: str, info, content: dict) -> None:
     kind = content["kind"]
-    if kind == "mistakes":
-        entry["mistakes"].append(tag)
+    if kind in ("mistakes", "explanations"):
+        entry[kind].append(tag)
         return
     entry[kind][tag] = info.max_step
     entry["wall"][kind] = max(entry["wall"].get(kind, 0.0), info.max_wall_time)

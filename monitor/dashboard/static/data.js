@@ -15,7 +15,8 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
-// {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes, calibration, alerts}],
+// {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes, calibration, alerts,
+//   explanations}],
 //  limits: {subsetAbove, subsetSizes, tableMax}}: also the live check, one small request.
 export async function listRuns() {
   return getJson('./runs');
@@ -324,3 +325,23 @@ export async function loadMistakes(run, split, step) {
 
 export const mistakeImageUrl = (run, split, step, index) =>
   `./mistake_image?${query({run, split, step, index})}`;
+
+const explanationCache = new Map();
+
+// The Grad-CAM maps of the run's mistakes at `step`: {layer, score, map_size, maps, records:
+// [{index, true, predicted, confidence, position}]}, or null when that epoch has none.
+export async function loadExplanations(run, split, step) {
+  const key = `${run}\u0000${split}\u0000${step}`;
+  if (!explanationCache.has(key)) {
+    explanationCache.set(key, getJson(`./explanations?${query({run, split, step})}`)
+      .catch((error) => {
+        explanationCache.delete(key);
+        if (error.status === 404) return null;
+        throw error;
+      }));
+  }
+  return explanationCache.get(key);
+}
+
+export const explanationImageUrl = (run, split, step, index, map) =>
+  `./explanation_image?${query({run, split, step, index, map})}`;

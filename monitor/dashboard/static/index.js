@@ -6,8 +6,10 @@
 import {AlarmMarkers} from './alarms.js';
 import {CalibrationView, calibrationAt, calibrationFigures} from './calibration.js';
 import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from './colors.js';
-import {appendNew, listRuns, loadMistakes, loadRun, mistakeImageUrl} from './data.js';
+import {appendNew, explanationImageUrl, listRuns, loadExplanations, loadMistakes, loadRun, mistakeImageUrl}
+  from './data.js';
 import {h, pct} from './dom.js';
+import {drawHeat, heatToggle, overlayCanvas} from './explanations.js';
 import {drawGrid} from './heatmap.js';
 import {Live, POLL_MS} from './live.js';
 import {lowestF1, MultiLabelView} from './multilabel.js';
@@ -22,6 +24,7 @@ const state = {
   runs: [], limits: null, a: null, b: null, k: 0, view: 'matrix', mode: 'normalized', subset: 'auto',
   selected: null, playing: null, layouts: [],
   threshold: null,  // a binary run's threshold on the slider; null: the user's own (exact counts)
+  heatmap: 'off',  // the mistakes' heat maps: 'off', 'predicted' or 'true' (kept across cells and epochs)
 };
 const timings = {firstMatrixMs: null, lastRedrawMs: null, lastCheckMs: null, lastAppendRedrawMs: null,
   lastAppendAt: null};
@@ -754,8 +757,12 @@ async function showMistakes(p, t, q) {
   }
   el.mistakes.replaceChildren(heading, h('p', {text: 'Loading…'}));
   let mistakes;
+  let explained = null;
   try {
-    mistakes = await loadMistakes(data.run, data.split, step);
+    // the heat maps are a bonus: without them (older runs, --no-explanations, an error) the thumbnails show
+    const maps = listed(data)?.explanations
+      ? loadExplanations(data.run, data.split, step).catch(() => null) : Promise.resolve(null);
+    [mistakes, explained] = await Promise.all([loadMistakes(data.run, data.split, step), maps]);
   } catch (error) {
     if (ticket === mistakesTicket) {
       el.mistakes.replaceChildren(heading, h('p', {text: `Cannot load the mistakes: ${error.message}`}));
@@ -777,10 +784,50 @@ async function showMistakes(p, t, q) {
       + 'confident mistakes, most confident first.'
     : `None of the epoch's ${mistakes.length} most confident mistakes fall in this cell (${count} images).`)
     + yours});
-  const figures = inCell.map((m) => h('figure', {
-    'data-true': String(m.true), 'data-pred': String(m.predicted), 'data-confidence': String(m.confidence),
-  }, h('img', {src: mistakeImageUrl(data.run, data.split, step, m.index),
-    alt: `validation image ${m.position}: ${data.names[m.true]} predicted as ${data.names[m.predicted]}`}),
-  h('figcaption', {text: `${data.names[m.true]} → ${data.names[m.predicted]} (${pct(m.confidence)})`})));
-  el.mistakes.replaceChildren(heading, note, h('div', {class: 'thumbs'}, ...figures));
+  const mapOf = new Map((explained?.records || []).map((r) => [r.position, r.index]));
+  const overlays = [];
+  const figures = inCell.map((m) => {
+    const img = h('img', {src: mistakeImageUrl(data.run, data.split, step, m.index),
+      alt: `validation image ${m.position}: ${data.names[m.true]} predicted as ${data.names[m.predicted]}`});
+    const thumb = h('div', {class: 'thumb'}, img);
+    if (mapOf.has(m.position)) {
+      const canvas = overlayCanvas(img);
+      canvas.dataset.index = String(mapOf.get(m.position));
+      thumb.append(canvas);
+      overlays.push(canvas);
+    }
+    return h('figure', {'data-true': String(m.true), 'data-pred': String(m.predicted),
+      'data-confidence': String(m.confidence), 'data-position': String(m.position)}, thumb,
+    h('figcaption', {text: `${data.names[m.true]} → ${data.names[m.predicted]} (${pct(m.confidence)})`}));
+  });
+  const parts = [heading, note];
+  const missing = inCell.length - overlays.length;
+  const unexplained = missing ? ` ${missing === inCell.length ? 'These images have' : `${missing} of these images have`}`
+    + ` no map (only the epoch's ${explained?.records.length} most confident mistakes are explained).` : '';
+  if (overlays.length) {
+    const showMaps = () => {
+      for (const canvas of overlays) {
+        canvas.hidden = state.heatmap === 'off';
+        const url = explanationImageUrl(data.run, data.split, step, Number(canvas.dataset.index), state.heatmap);
+        if (!canvas.hidden && canvas.dataset.drawn !== url) {
+          drawHeat(canvas, url).catch(() => { canvas.hidden = true; });
+        }
+      }
+      for (const button of el.mistakes.querySelectorAll('.heat-choice')) {
+        button.setAttribute('aria-pressed', String(button.dataset.map === state.heatmap));
+      }
+    };
+    const toggle = heatToggle(state.heatmap, [data.names[t], data.names[q]], explained.layer, (map) => {
+      state.heatmap = map;
+      showMaps();
+    });
+    parts.push(toggle, h('p', {class: 'heat-note', text: `Grad-CAM at layer ${explained.layer}, from the `
+      + `class's ${explained.score === 'logit' ? 'pre-softmax score' : 'probability'}: red where it depends most `
+      + `on the image.${unexplained}`}));
+    el.mistakes.replaceChildren(...parts, h('div', {class: 'thumbs'}, ...figures));
+    showMaps();
+    return;
+  }
+  if (explained && inCell.length) parts.push(h('p', {class: 'heat-note', text: unexplained.trim()}));
+  el.mistakes.replaceChildren(...parts, h('div', {class: 'thumbs'}, ...figures));
 }
