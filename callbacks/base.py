@@ -42,6 +42,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         try:
             if not model_is_chief(self.model):
                 self.writers.writing = False
+            self.writers.prepare()
         except Exception as err:  # noqa: BLE001
             self.writers.fail("cannot tell whether this worker is the chief", err)
 
@@ -59,6 +60,17 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writers.flush()
+
+    def renderer(self, factory, *args, **kwargs):
+        """`factory(*args, **kwargs)`, a renderer of `monitor.render`, drawing in the suite's drawing
+        process (`monitor.drawing`): call its `render*` methods on the background thread."""
+        drawing = getattr(self.writers, "drawing", None)
+        return factory(*args, **kwargs) if drawing is None else drawing.renderer(factory, *args, **kwargs)
+
+    def drawn(self, fn):
+        """`fn`, a picture function of `monitor.render` (arrays in, PNG out), run in the drawing process."""
+        drawing = getattr(self.writers, "drawing", None)
+        return fn if drawing is None else drawing.function(fn)
 
     def submit(self, work, what: str | None = None) -> None:
         """Queue `work` for the background thread, writing into the suite's directory."""

@@ -50,7 +50,8 @@ class BinaryCurvesCallback(ValidationSummaryCallback):
             k = int(round(best_t * (len(pos) - 1)))
             marks = [(f"threshold {user:g}", at["fpr"], at["tpr"]),
                      (f"best F1 {values['binary/best_f1']:.3f} at {best_t:.2f}", r["fpr"][k], r["tpr"][k])]
-            png = roc_curve_png(r["fpr"], r["tpr"], values.get("binary/roc_auc", float("nan")), title, marks)
+            auc = values.get("binary/roc_auc", float("nan"))
+            png = self.drawn(roc_curve_png)(r["fpr"], r["tpr"], auc, title, marks)
             summaries.png_image(block_tag("binary/roc", epoch, self.epochs_per_tag), png, epoch)
 
         self.submit(work)

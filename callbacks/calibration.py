@@ -44,7 +44,7 @@ class CalibrationCallback(ValidationSummaryCallback):
             dashboard_summary.calibration_bins(**statistics, step=epoch, epochs_per_tag=self.epochs_per_tag)
             summaries.scalars(calibration_scalars(stats), epoch)
             calibration_lines.append(run_dir, epoch, statistics, stats)
-            png = reliability_png(stats, title)
+            png = self.drawn(reliability_png)(stats, title)
             summaries.png_image(block_tag("calibration/reliability", epoch, self.epochs_per_tag), png, epoch)
 
         self.submit(work)

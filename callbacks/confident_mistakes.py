@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
-from PIL import Image
-
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
 from monitor.names import check_class_names
-from monitor.render import PredictionGridRenderer, display_images
+from monitor.render import PredictionGridRenderer, thumbnail_pngs
 from monitor.tags import block_tag
-
-THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
 
 
 def mistake_records(state: EvaluationState) -> list[dict]:
@@ -26,21 +19,6 @@ def mistake_records(state: EvaluationState) -> list[dict]:
             for t, p, c, pos in zip(state.mistake_labels, state.mistake_predicted,
                                     state.mistake_confidence, state.mistake_positions, strict=True)
             if t >= 0]
-
-
-def thumbnails(images: np.ndarray | None, count: int, display_transform=None) -> list[bytes]:
-    """PNG bytes of the first `count` images, as the grids show them, at most THUMBNAIL_PX a side."""
-    if images is None or count == 0:
-        return [b""] * count
-    pixels = (display_images(images[:count], display_transform) * 255.0 + 0.5).astype(np.uint8)
-    out = []
-    for image in pixels:
-        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        buffer = io.BytesIO()
-        picture.save(buffer, "PNG")
-        out.append(buffer.getvalue())
-    return out
 
 
 class ConfidentMistakesCallback(ValidationSummaryCallback):
@@ -68,8 +46,8 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
         self.grid_size = grid_size
         self.columns = columns
         self.display_transform = display_transform
-        self.renderer = PredictionGridRenderer(self.class_names, columns, display_transform,
-                                               images_change=True)
+        self.grid_renderer = self.renderer(PredictionGridRenderer, self.class_names, columns,
+                                           display_transform, images_change=True)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.multi_label is not None:
@@ -81,7 +59,7 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
 
         def work() -> None:
             dashboard_summary.confident_mistakes(
-                records, thumbnails(images, len(records), self.display_transform), step=epoch,
+                records, self.drawn(thumbnail_pngs)(images, len(records), self.display_transform), step=epoch,
                 epochs_per_tag=self.epochs_per_tag)
             n = min(self.grid_size, len(records))
             if n and images is not None:
@@ -90,7 +68,7 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
                 if binary:  # p(positive): the predicted class's probability, or 1 minus it
                     confidence = [c if r["predicted"] == 1 else 1.0 - c for r, c in zip(shown, confidence,
                                                                                           strict=True)]
-                png = self.renderer.render(images[:n], [r["true"] for r in shown],
+                png = self.grid_renderer.render(images[:n], [r["true"] for r in shown],
                                            [r["predicted"] for r in shown], confidence, title,
                                            positive=1 if binary else None)
                 tag = block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)

@@ -36,7 +36,8 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
             raise ValueError(f"Invalid value for argument `top_pairs`. Received: top_pairs={top_pairs}")
         self.class_names = check_class_names(class_names)
         self.top_pairs = top_pairs
-        self.renderers = {kind: ConfusionHeatmapRenderer(self.class_names, normalized=kind == "normalized")
+        self.renderers = {kind: self.renderer(ConfusionHeatmapRenderer, self.class_names,
+                                              normalized=kind == "normalized")
                           for kind in ("normalized", "counts")}
 
     def write(self, epoch: int, state: EvaluationState) -> None:
@@ -69,7 +70,7 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
 
         def work() -> None:
             write_multilabel_counts(m, self.class_names, title, epoch, self.epochs_per_tag,
-                                    cooccurrence_title)
+                                    cooccurrence_title, draw=self.drawn)
             dashboard_summary.multilabel_counts(payload, self.class_names, epoch,
                                                 epochs_per_tag=self.epochs_per_tag)
             multilabel_counts.append(run_dir, epoch, self.class_names, payload)

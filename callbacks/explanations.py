@@ -69,8 +69,8 @@ class ExplanationsCallback(ValidationSummaryCallback):
         self.mistakes_shown, self.grid_size = mistakes_shown, grid_size
         self.explain_layer, self.output = explain_layer, output
         self.display_transform = display_transform
-        self.mistakes_renderer = ExplanationGridRenderer(panels=3, per_row=2)
-        self.grid_renderer = ExplanationGridRenderer(panels=2, per_row=3)
+        self.mistakes_renderer = self.renderer(ExplanationGridRenderer, panels=3, per_row=2)
+        self.grid_renderer = self.renderer(ExplanationGridRenderer, panels=2, per_row=3)
         self.cam: GradCam | None = None
         self._cam_model = None
         self.off: str | None = None  # why no heat maps are made, once turned off

@@ -41,7 +41,7 @@ class PerClassMetricsCallback(ValidationSummaryCallback):
         run_dir = self.writers.logdir
 
         def work() -> None:
-            write_per_class(cm, self.class_names, epoch, self.epochs_per_tag, title)
+            write_per_class(cm, self.class_names, epoch, self.epochs_per_tag, title, draw=self.drawn)
             per_class_csv.append(run_dir, cm, self.class_names, epoch)
 
         self.submit(work)
@@ -52,7 +52,8 @@ class PerClassMetricsCallback(ValidationSummaryCallback):
         run_dir = self.writers.logdir
 
         def work() -> None:
-            write_multilabel_per_class(m, self.class_names, epoch, self.epochs_per_tag, title)
+            write_multilabel_per_class(m, self.class_names, epoch, self.epochs_per_tag, title,
+                                       draw=self.drawn)
             per_class_csv.append_stats(run_dir, multilabel_per_class(m.tp, m.fp, m.fn), self.class_names,
                                        epoch)
 

@@ -57,9 +57,11 @@ class PredictionGridCallback(ValidationSummaryCallback):
             raise ValueError("Invalid value for argument `display_transform`: expected a callable "
                              f"(images -> uint8 or [0, 1] floats). Received: {display_transform!r}")
         self.display_transform = display_transform
-        self.grid_renderer = PredictionGridRenderer(self.class_names, columns, display_transform)
-        self.bars_renderer = ProbabilityBarsRenderer(self.class_names, display_transform=display_transform)
-        self.sets_renderer: PredictionGridRenderer | None = None  # a multi-label head's, made when needed
+        self.grid_renderer = self.renderer(PredictionGridRenderer, self.class_names, columns,
+                                           display_transform)
+        self.bars_renderer = self.renderer(ProbabilityBarsRenderer, self.class_names,
+                                           display_transform=display_transform)
+        self.sets_renderer = None  # a multi-label head's, made when needed
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.sample_images is None:
@@ -105,8 +107,8 @@ class PredictionGridCallback(ValidationSummaryCallback):
         images = state.sample_images[chosen]
         title = f"Validation predictions (p >= {threshold:g}), {self.epoch_title(epoch)}"
         if self.sets_renderer is None:
-            self.sets_renderer = PredictionGridRenderer(self.class_names, self.columns,
-                                                        self.display_transform, label_lines=2)
+            self.sets_renderer = self.renderer(PredictionGridRenderer, self.class_names, self.columns,
+                                               self.display_transform, label_lines=2)
 
         def work() -> None:
             png = self.sets_renderer.render_texts(images, texts, right, title)

@@ -72,14 +72,15 @@ def per_class_table(cm: np.ndarray, class_names: list[str]) -> str:
 
 
 def write_per_class(cm: np.ndarray, class_names: list[str], step: int,
-                    epochs_per_tag: int = 0, title: str | None = None) -> None:
+                    epochs_per_tag: int = 0, title: str | None = None, draw=lambda fn: fn) -> None:
     """Scalars and the table; above `PER_CLASS_SCALARS_MAX_CLASSES` classes the table is
-    worst-first and a `per_class/recall` image shows every class's recall, sorted."""
+    worst-first and a `per_class/recall` image shows every class's recall, sorted. `draw(fn)`
+    gives the callable that draws picture function `fn` (`monitor.drawing`; here by default)."""
     summaries.scalars(per_class_scalars(cm, class_names), step)
     summaries.text(block_tag("text/per_class", step, epochs_per_tag), per_class_table(cm, class_names), step)
     if len(class_names) > PER_CLASS_SCALARS_MAX_CLASSES:
         from monitor.render import per_class_recall_bars
 
-        png = per_class_recall_bars(per_class(cm)["recall"], class_names,
-                                    title or f"Per-class recall, step {step + 1}")
+        png = draw(per_class_recall_bars)(per_class(cm)["recall"], class_names,
+                                          title or f"Per-class recall, step {step + 1}")
         summaries.png_image(block_tag("per_class/recall", step, epochs_per_tag), png, step)

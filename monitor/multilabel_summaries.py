@@ -60,7 +60,7 @@ def multilabel_table(m: MultiLabelCounts, class_names: list[str]) -> str:
 
 
 def write_multilabel_per_class(m: MultiLabelCounts, class_names: list[str], step: int,
-                               epochs_per_tag: int = 0, title: str | None = None) -> None:
+                               epochs_per_tag: int = 0, title: str | None = None, draw=lambda fn: fn) -> None:
     """Scalars and the table; above `PER_CLASS_SCALARS_MAX_CLASSES` labels also the
     `per_class/recall` image, as for a confusion matrix."""
     summaries.scalars(multilabel_scalars(m, class_names), step)
@@ -68,19 +68,20 @@ def write_multilabel_per_class(m: MultiLabelCounts, class_names: list[str], step
     if len(class_names) > PER_CLASS_SCALARS_MAX_CLASSES:
         from monitor.render import per_class_recall_bars
 
-        png = per_class_recall_bars(multilabel_per_class(m.tp, m.fp, m.fn)["recall"], class_names,
-                                    title or f"Per-label recall, step {step + 1}")
+        png = draw(per_class_recall_bars)(multilabel_per_class(m.tp, m.fp, m.fn)["recall"], class_names,
+                                          title or f"Per-label recall, step {step + 1}")
         summaries.png_image(block_tag("per_class/recall", step, epochs_per_tag), png, step)
 
 
 def write_multilabel_counts(m: MultiLabelCounts, class_names: list[str], title: str, step: int,
-                            epochs_per_tag: int = 0, cooccurrence_title: str = COOCCURRENCE_TITLE) -> None:
+                            epochs_per_tag: int = 0, cooccurrence_title: str = COOCCURRENCE_TITLE,
+                            draw=lambda fn: fn) -> None:
     """`multilabel/counts` (per-label P/R/F1 bars and TP/FP/FN/TN) and, when computed,
-    `multilabel/cooccurrence` (missed x added label counts) images."""
+    `multilabel/cooccurrence` (missed x added label counts) images; `draw` as `write_per_class`'s."""
     from monitor.render import cooccurrence_png, label_counts_png
 
-    png = label_counts_png(m.tp, m.fp, m.fn, m.tn, class_names, title)
+    png = draw(label_counts_png)(m.tp, m.fp, m.fn, m.tn, class_names, title)
     summaries.png_image(block_tag("multilabel/counts", step, epochs_per_tag), png, step)
     if m.cooccurrence is not None:
-        png = cooccurrence_png(m.cooccurrence, class_names, cooccurrence_title)
+        png = draw(cooccurrence_png)(m.cooccurrence, class_names, cooccurrence_title)
         summaries.png_image(block_tag("multilabel/cooccurrence", step, epochs_per_tag), png, step)

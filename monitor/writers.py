@@ -4,6 +4,9 @@ TensorBoard follows one active event file per directory, so `SummaryWriters`
 keeps a single `tf.summary` writer per directory, and runs rendering + writing
 on one background thread so the training thread only hands work over.
 
+Pictures are drawn in a child process (`monitor.drawing`, `drawing`): the background thread
+hands it the arrays and waits, without the GIL, for the PNG bytes it writes.
+
 It is a guest in the user's `fit`: a failure while rendering or writing (a full
 disk, a figure that cannot be drawn) is warned about once and turns writing off
 for the rest of the run; it is never raised into training. train.py asks for more
@@ -25,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import tensorflow as tf
 
 from monitor import storage
+from monitor.drawing import DrawingProcess
 
 
 class SummaryWriters:
@@ -45,7 +49,7 @@ class SummaryWriters:
     """
 
     def __init__(self, logdir: str, max_pending: int = 16, background: bool = True,
-                 writing: bool = True, stop_on_storage_error: bool = False):
+                 writing: bool = True, stop_on_storage_error: bool = False, drawing_process: bool = True):
         self.logdir = os.path.abspath(logdir)
         self.max_pending = max_pending
         self.writing = writing
@@ -60,6 +64,19 @@ class SummaryWriters:
         self.busy_seconds = 0.0  # wall time spent rendering/writing (any thread)
         self.busy_cpu_seconds = 0.0  # CPU time of that thread meanwhile
         self._exit_hook = False  # close() registered to run at interpreter exit
+        # Renderers come from here (`drawing.renderer(...)`); drawn in a child process unless
+        # `drawing_process=False` or without a background thread (then drawn where asked).
+        self.drawing = DrawingProcess(enabled=background and drawing_process)
+
+    @property
+    def drawing_cpu_seconds(self) -> float:
+        """CPU seconds the drawing process spent on this run's pictures."""
+        return self.drawing.cpu_seconds
+
+    def prepare(self) -> None:
+        """Start the drawing process now, so its imports overlap the first epoch (chief only)."""
+        if self.active and self._background:
+            self.drawing.start()
 
     @property
     def active(self) -> bool:
@@ -194,5 +211,6 @@ class SummaryWriters:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
                 self._executor = None
+            self.drawing.close()
             atexit.unregister(self.close)
             self._exit_hook = False

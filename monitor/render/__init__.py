@@ -22,7 +22,7 @@ from monitor.render.blit import TEXT_CACHE_BYTES
 from monitor.render.curves import training_curves
 from monitor.render.grid import PredictionGridRenderer, multilabel_titles, prediction_grid
 from monitor.render.heatmap import ConfusionHeatmapRenderer, confusion_heatmap
-from monitor.render.images import CAFFE_BGR_MEAN, DisplayTransform, display_images
+from monitor.render.images import CAFFE_BGR_MEAN, DisplayTransform, display_images, thumbnail_pngs
 from monitor.render.multilabel import cooccurrence_png, label_counts_png
 from monitor.render.names import GRID_NAME_WIDTH, HEATMAP_NAME_WIDTH, LABEL_NAME_WIDTH, NAME_WIDTH, short_name
 from monitor.render.png import DPI, PNG_SIGNATURE, png_size
@@ -33,5 +33,5 @@ __all__ = [
     "TEXT_CACHE_BYTES", "TOP_K", "ConfusionHeatmapRenderer", "DisplayTransform", "PredictionGridRenderer",
     "ProbabilityBarsRenderer", "confusion_heatmap", "cooccurrence_png", "display_images", "label_counts_png",
     "multilabel_titles", "per_class_recall_bars", "png_size",
-    "prediction_grid", "probability_bars", "short_name", "training_curves",
+    "prediction_grid", "probability_bars", "short_name", "thumbnail_pngs", "training_curves",
 ]

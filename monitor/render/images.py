@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 import numpy as np
 from matplotlib.axes import Axes
+from PIL import Image
 
 DisplayTransform = Callable[[np.ndarray], np.ndarray]
+THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
 
 # keras.applications "caffe" preprocessing: BGR order, ImageNet mean pixel subtracted, 0..255 scale
 CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -91,3 +94,20 @@ def show_image(ax: Axes, image: np.ndarray) -> None:
         ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     else:
         ax.imshow(image[..., :3], interpolation="nearest")
+
+
+def thumbnail_pngs(images: np.ndarray | None, count: int,
+                   transform: DisplayTransform | None = None) -> list[bytes]:
+    """PNG bytes of the first `count` images, as the grids show them, at most THUMBNAIL_PX a side
+    (b"" each when there are no images)."""
+    if images is None or count == 0:
+        return [b""] * count
+    pixels = (display_images(images[:count], transform) * 255.0 + 0.5).astype(np.uint8)
+    out = []
+    for image in pixels:
+        picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        out.append(buffer.getvalue())
+    return out

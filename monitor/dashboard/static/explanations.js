@@ -14,7 +14,7 @@ const MAX_ALPHA = 0.6;  // the hottest pixel still lets the image through
 export const MAPS = ['off', 'predicted', 'true'];
 
 // The toolbar above the thumbnails: a button per map, the chosen one pressed. `onChoose(map)`.
-export function heatToggle(chosen, names, layer, onChoose) {
+function heatToggle(chosen, names, layer, onChoose) {
   const [truth, predicted] = names;
   const labels = {off: 'Images', predicted: `Why ${predicted}?`, true: `Where is the ${truth}?`};
   const titles = {off: 'The images alone',
@@ -31,9 +31,10 @@ export function heatToggle(chosen, names, layer, onChoose) {
     h('span', {class: 'heat-label', text: 'Heat map:'}), ...buttons);
 }
 
-// A canvas over `img` (an 88 px box, object-fit contain) covering exactly the drawn image.
-export function overlayCanvas(img) {
-  const canvas = h('canvas', {class: 'heat', 'aria-hidden': 'true'});
+// A canvas over `img` (an 88 px box, object-fit contain) covering exactly the drawn image, for the
+// heat maps of explanation record `index`.
+export function overlayCanvas(img, index) {
+  const canvas = h('canvas', {class: 'heat', 'aria-hidden': 'true', 'data-index': String(index)});
   const place = () => {
     const box = img.clientWidth || 88;
     const [w, h0] = [img.naturalWidth || 1, img.naturalHeight || 1];
@@ -49,7 +50,7 @@ export function overlayCanvas(img) {
 }
 
 // Draws the grey map at `url` into `canvas`, stretched (smoothly) and coloured; alpha grows with heat.
-export async function drawHeat(canvas, url) {
+async function drawHeat(canvas, url) {
   const image = new Image();
   image.src = url;
   await image.decode();
@@ -69,4 +70,40 @@ export async function drawHeat(canvas, url) {
   }
   ctx.putImageData(pixels, 0, 0);
   canvas.dataset.drawn = url;
+}
+
+// The heat maps of one cell's thumbnails: `controls` (the toggle and a note) to put above them, and
+// `show()` to draw the chosen map on every `overlays` canvas. `explained`: the plugin's answer;
+// `shown`: how many thumbnails (some may have no map); `names`: [true, predicted] class names;
+// `urlFor(index, map)`; `onChoose(map)` keeps the user's choice for the next cell and epoch.
+export class HeatMaps {
+  constructor(explained, overlays, shown, names, chosen, urlFor, onChoose) {
+    Object.assign(this, {overlays, chosen, urlFor});
+    const missing = shown - overlays.length;
+    const unexplained = missing ? `${missing === shown ? 'These images have' : `${missing} of these images have`}`
+      + ` no map (only the epoch's ${explained.records.length} most confident mistakes are explained).` : '';
+    if (!overlays.length) {
+      this.controls = [h('p', {class: 'heat-note', text: unexplained})];
+      return;
+    }
+    this.toggle = heatToggle(chosen, names, explained.layer, (map) => {
+      this.chosen = map;
+      onChoose(map);
+      this.show();
+    });
+    const score = explained.score === 'logit' ? 'pre-softmax score' : 'probability';
+    this.controls = [this.toggle, h('p', {class: 'heat-note', text: `Grad-CAM at layer ${explained.layer}, `
+      + `from the class's ${score}: red where it depends most on the image.${unexplained ? ` ${unexplained}` : ''}`})];
+  }
+
+  show() {
+    for (const canvas of this.overlays) {
+      canvas.hidden = this.chosen === 'off';
+      const url = this.urlFor(Number(canvas.dataset.index), this.chosen);
+      if (!canvas.hidden && canvas.dataset.drawn !== url) drawHeat(canvas, url).catch(() => { canvas.hidden = true; });
+    }
+    for (const button of this.toggle?.querySelectorAll('.heat-choice') || []) {
+      button.setAttribute('aria-pressed', String(button.dataset.map === this.chosen));
+    }
+  }
 }

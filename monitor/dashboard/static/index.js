@@ -9,7 +9,7 @@ import {drawLegend, diverging, divPos, recallScale, sequential, sqrtPos} from '.
 import {appendNew, explanationImageUrl, listRuns, loadExplanations, loadMistakes, loadRun, mistakeImageUrl}
   from './data.js';
 import {h, pct} from './dom.js';
-import {drawHeat, heatToggle, overlayCanvas} from './explanations.js';
+import {HeatMaps, overlayCanvas} from './explanations.js';
 import {drawGrid} from './heatmap.js';
 import {Live, POLL_MS} from './live.js';
 import {lowestF1, MultiLabelView} from './multilabel.js';
@@ -790,44 +790,15 @@ async function showMistakes(p, t, q) {
     const img = h('img', {src: mistakeImageUrl(data.run, data.split, step, m.index),
       alt: `validation image ${m.position}: ${data.names[m.true]} predicted as ${data.names[m.predicted]}`});
     const thumb = h('div', {class: 'thumb'}, img);
-    if (mapOf.has(m.position)) {
-      const canvas = overlayCanvas(img);
-      canvas.dataset.index = String(mapOf.get(m.position));
-      thumb.append(canvas);
-      overlays.push(canvas);
-    }
+    if (mapOf.has(m.position)) overlays.push(thumb.appendChild(overlayCanvas(img, mapOf.get(m.position))));
     return h('figure', {'data-true': String(m.true), 'data-pred': String(m.predicted),
       'data-confidence': String(m.confidence), 'data-position': String(m.position)}, thumb,
     h('figcaption', {text: `${data.names[m.true]} → ${data.names[m.predicted]} (${pct(m.confidence)})`}));
   });
-  const parts = [heading, note];
-  const missing = inCell.length - overlays.length;
-  const unexplained = missing ? ` ${missing === inCell.length ? 'These images have' : `${missing} of these images have`}`
-    + ` no map (only the epoch's ${explained?.records.length} most confident mistakes are explained).` : '';
-  if (overlays.length) {
-    const showMaps = () => {
-      for (const canvas of overlays) {
-        canvas.hidden = state.heatmap === 'off';
-        const url = explanationImageUrl(data.run, data.split, step, Number(canvas.dataset.index), state.heatmap);
-        if (!canvas.hidden && canvas.dataset.drawn !== url) {
-          drawHeat(canvas, url).catch(() => { canvas.hidden = true; });
-        }
-      }
-      for (const button of el.mistakes.querySelectorAll('.heat-choice')) {
-        button.setAttribute('aria-pressed', String(button.dataset.map === state.heatmap));
-      }
-    };
-    const toggle = heatToggle(state.heatmap, [data.names[t], data.names[q]], explained.layer, (map) => {
-      state.heatmap = map;
-      showMaps();
-    });
-    parts.push(toggle, h('p', {class: 'heat-note', text: `Grad-CAM at layer ${explained.layer}, from the `
-      + `class's ${explained.score === 'logit' ? 'pre-softmax score' : 'probability'}: red where it depends most `
-      + `on the image.${unexplained}`}));
-    el.mistakes.replaceChildren(...parts, h('div', {class: 'thumbs'}, ...figures));
-    showMaps();
-    return;
-  }
-  if (explained && inCell.length) parts.push(h('p', {class: 'heat-note', text: unexplained.trim()}));
-  el.mistakes.replaceChildren(...parts, h('div', {class: 'thumbs'}, ...figures));
+  const heat = explained && inCell.length ? new HeatMaps(explained, overlays, inCell.length,
+    [data.names[t], data.names[q]], state.heatmap,
+    (index, map) => explanationImageUrl(data.run, data.split, step, index, map),
+    (map) => { state.heatmap = map; }) : null;
+  el.mistakes.replaceChildren(heading, note, ...(heat ? heat.controls : []), h('div', {class: 'thumbs'}, ...figures));
+  if (heat) heat.show();
 }

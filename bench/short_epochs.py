@@ -1,0 +1,196 @@
+"""What the suite costs when epochs last seconds: plain `fit` against `fit` with the suite.
+
+Each (classes, way, repeat) runs in its own worker process: a small CNN (the `simple` recipe's
+layer stack, C-unit softmax head) on random 32x32x3 images (4,000 train, 4,000 validation by
+default), the recipe's batch size (32), 3 epochs. The ways, interleaved (none, keras-tb, suite,
+none, ...):
+
+- none: `fit` with no callbacks (the issue's "plain");
+- keras-tb: `fit` with Keras' own `TensorBoard(histogram_freq=1)`, for reference;
+- suite: `fit` with `monitoring_callbacks(...)` (every part on, its TensorBoard callback with
+  histograms included), then `close_suite` inside the timed fit (every image on disk).
+
+Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
+(each repeat's suite fit over the none fit run next to it):
+
+- whole fit seconds and suite/none (also keras-tb/none);
+- validation-pass seconds (median over epochs 2..E: the first one traces) and suite/none;
+- the suite's training-thread ms per epoch (its callbacks' epoch hooks, timed around them);
+- the seconds the suite's in-process threads held the CPU per epoch: an upper bound on the time
+  they can have held the GIL away from the training thread (a thread runs Python, and so holds
+  the GIL, only while it is on a CPU; C code that releases the GIL makes the bound loose);
+- the drawing process's CPU seconds per epoch (its own interpreter: no GIL of the training
+  process), when the suite draws in one;
+- the process's total CPU seconds, suite/none.
+
+    .venv/bin/python bench/short_epochs.py --repeats 5 --out bench/results/short_epochs.json   # ~25 min
+    .venv/bin/python bench/short_epochs.py --repeats 1 --classes 10                            # ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+WAYS = ("none", "keras-tb", "suite")
+TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
+
+
+def worker(args) -> dict:
+    """One fit of one way; returns its figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from bench.timing import validation_timer
+    from callbacks import close_suite, monitoring_callbacks, seconds_on_training_thread
+    from callbacks.base import ValidationSummaryCallback
+    from monitor.models import build, compile_model
+    from monitor.recipes import recipe
+
+    c = args.num_classes
+    rng = np.random.default_rng(0)
+    x = rng.random((args.train + args.val, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, c, args.train + args.val)
+    if recipe(args.model).one_hot_labels:
+        y = keras.utils.to_categorical(y, c).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = build(args.model, (32, 32, 3), c)
+    compile_model(model, args.model, 0.001)
+    batch_size = args.batch_size or recipe(args.model).batch_size
+
+    val_seconds: list[float] = []
+    run_dir = Path(args.run_dir)
+    callbacks: list = []
+    writers = None
+    if args.way == "suite":
+        callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir))
+        writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
+    elif args.way == "keras-tb":
+        callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
+    cpu_start, start = time.process_time(), time.perf_counter()
+    model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
+              batch_size=batch_size, epochs=args.epochs, verbose=0,
+              callbacks=[validation_timer(val_seconds), *callbacks])
+    if args.way == "suite":
+        close_suite(callbacks)
+    out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
+           "val_s": val_seconds}
+    if writers is not None:
+        out |= {"training_thread_s": seconds_on_training_thread(callbacks),
+                "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
+                "drawing_cpu_s": getattr(writers, "drawing_cpu_seconds", None), "failed": writers.failed}
+    return out
+
+
+def run_worker(num_classes: int, way: str, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        command = [sys.executable, __file__, "--worker", "--way", way, "--num-classes", str(num_classes),
+                   "--run-dir", str(Path(tmp) / "run"), "--worker-out", str(out), "--model", args.model,
+                   "--train", str(args.train), "--val", str(args.val), "--epochs", str(args.epochs),
+                   "--batch-size", str(args.batch_size or 0)]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker {way} C={num_classes} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def _later(values: list[float]) -> float:
+    """Median over epochs 2.. (the first one traces the graphs)."""
+    return statistics.median(values[1:] if len(values) > 1 else values)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.3f}-{max(values):.3f}"
+
+
+def summarise(results: dict, epochs: int) -> list[dict]:
+    rows = []
+    for c, ways in results.items():
+        none, tb, suite = ways["none"], ways["keras-tb"], ways["suite"]
+        fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
+        tb_ratios = [t["fit_s"] / n["fit_s"] for t, n in zip(tb, none, strict=True)]
+        val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
+        cpu_ratios = [s["cpu_s"] / n["cpu_s"] for s, n in zip(suite, none, strict=True)]
+        drawing = [s["drawing_cpu_s"] for s in suite if s.get("drawing_cpu_s") is not None]
+        rows.append({
+            "classes": int(c), "repeats": len(suite),
+            "fit_none_s": statistics.median(r["fit_s"] for r in none),
+            "fit_tb_s": statistics.median(r["fit_s"] for r in tb),
+            "fit_suite_s": statistics.median(r["fit_s"] for r in suite),
+            "fit_ratio": statistics.median(fit_ratios), "fit_ratio_spread": _spread(fit_ratios),
+            "tb_ratio": statistics.median(tb_ratios), "tb_ratio_spread": _spread(tb_ratios),
+            "val_ratio": statistics.median(val_ratios), "val_ratio_spread": _spread(val_ratios),
+            "cpu_ratio": statistics.median(cpu_ratios),
+            "thread_ms_per_epoch": 1000 * statistics.median(r["training_thread_s"] for r in suite) / epochs,
+            "gil_bound_s_per_epoch": statistics.median(r["background_cpu_s"] for r in suite) / epochs,
+            "drawing_cpu_s_per_epoch": statistics.median(drawing) / epochs if drawing else None,
+            "failed": [r["failed"] for r in suite if r.get("failed")]})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| classes | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
+             "| val pass suite / none (spread) | CPU suite / none | training thread ms/epoch "
+             "| suite threads' CPU s/epoch (GIL bound) | drawing process CPU s/epoch |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        drawing = "—" if r["drawing_cpu_s_per_epoch"] is None else f"{r['drawing_cpu_s_per_epoch']:.3f}"
+        lines.append(
+            f"| {r['classes']} | {r['fit_none_s']:.2f} | {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
+            f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}) "
+            f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) | {r['cpu_ratio']:.3f} "
+            f"| {r['thread_ms_per_epoch']:.1f} | {r['gil_bound_s_per_epoch']:.3f} | {drawing} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--classes", type=int, nargs="+", default=[10, 100, 1000])
+    p.add_argument("--model", default="simple", help="recipe whose layer stack is trained (default: simple)")
+    p.add_argument("--train", type=int, default=4000)
+    p.add_argument("--val", type=int, default=4000)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=0, help="default: the recipe's")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--way", help=argparse.SUPPRESS)
+    p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        Path(args.worker_out).write_text(json.dumps(worker(args)))
+        return
+    results: dict[int, dict[str, list]] = {c: {w: [] for w in WAYS} for c in args.classes}
+    for r in range(args.repeats):  # repeats outermost: a slow spell of the machine hits every C alike
+        for c in args.classes:
+            for way in WAYS:
+                start = time.time()
+                results[c][way].append(run_worker(c, way, args))
+                print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "
+                      f"(fit {results[c][way][-1]['fit_s']:.2f} s)", file=sys.stderr, flush=True)
+    rows = summarise(results, args.epochs)
+    table = markdown(rows)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"args": vars(args), "targets": TARGETS, "rows": rows,
+                                              "raw": results}, indent=1))
+        Path(args.out).with_suffix(".md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Drawing in a child process of lower priority: the suite's pictures never hold the training
+process's GIL, and compete for its cores only when training leaves them idle.
+
+`DrawingProcess` starts `python -m monitor.drawing` (not `multiprocessing`, whose start methods
+import the user's own `__main__` again in the child), niced by `DRAWING_NICENESS`, and speaks to
+it over a pipe: length-prefixed pickles of small arrays out, PNG bytes back, one request at a
+time (the suite's one writer thread asks, and waits without the GIL while the child draws).
+The child keeps each renderer (`monitor.render`'s classes, which redraw only what changed between
+epochs) for the run, under the key of its proxy.
+
+```python
+drawing = DrawingProcess()
+heatmap = drawing.renderer(ConfusionHeatmapRenderer, names, normalized=True)
+png = heatmap.render(cm, "epoch 3")             # drawn in the child
+png = drawing.function(reliability_png)(stats, "epoch 3")
+drawing.close()
+```
+
+Only our own child reads what we pickle, and we read only what it sends back. When the child
+cannot start or dies, drawing carries on in this process (same renderers, same bytes), said
+once; `enabled=False` draws here from the start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import warnings
+import weakref
+from pathlib import Path
+
+DRAWING_NICENESS = 10  # added to the training process's niceness in the child
+_HEADER = struct.Struct("<Q")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+class DrawingFailed(RuntimeError):
+    """The child raised while drawing (the message carries its error); the caller handles it as
+    any drawing error."""
+
+
+class DrawingProcess:
+    """The child that draws the suite's pictures; see the module docstring."""
+
+    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS):
+        self.enabled = enabled
+        self.niceness = niceness
+        self.cpu_seconds = 0.0  # the child's CPU time spent drawing (as it reports)
+        self.requests = 0
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self._keys = itertools.count()
+        self._local: dict[int, object] = {}  # renderers drawn here once the child is gone
+        self._said = False
+        self._ending = None  # weakref.finalize ending the child
+
+    # -- proxies -----------------------------------------------------------
+    def renderer(self, factory, *args, **kwargs) -> RemoteRenderer:
+        """A stand-in for `factory(*args, **kwargs)` (a renderer class of `monitor.render`) whose
+        `render*` methods draw in the child."""
+        return RemoteRenderer(self, next(self._keys), factory, args, kwargs)
+
+    def function(self, fn):
+        """`fn` (a module-level function returning PNG bytes), called in the child."""
+        def call(*args, **kwargs):
+            return self.call(None, fn, (), {}, None, args, kwargs)
+        call.__name__ = getattr(fn, "__name__", "draw")
+        return call
+
+    # -- the child -----------------------------------------------------------
+    def start(self) -> None:
+        """Start the child now (it imports matplotlib while the first epoch trains); a no-op when
+        started, disabled, or when it cannot start (drawing then stays here)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> bool:
+        if not self.enabled:
+            return False
+        if self._process is not None and self._process.poll() is None:
+            return True
+        if self._process is not None:  # it died: draw here from now on
+            self._give_up("the drawing process ended")
+            return False
+        env = dict(os.environ, MPLBACKEND="Agg",
+                   PYTHONPATH=os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p))
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "monitor.drawing", str(self.niceness)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=env, close_fds=True)
+        except OSError as err:
+            self._give_up(f"cannot start the drawing process ({err})")
+            return False
+        self._ending = weakref.finalize(self, _end, self._process)  # at the latest at interpreter exit
+        return True
+
+    def call(self, key, factory, fargs, fkwargs, method, args, kwargs):
+        """Draw: `factory(*fargs, **fkwargs)` kept under `key` (or, key None, `factory` itself
+        called), its `method` called with `args`/`kwargs`. In the child when it runs."""
+        with self._lock:
+            if self._start():
+                try:  # what cannot be pickled (a user's lambda as display transform) is drawn here
+                    payload = pickle.dumps((key, factory, fargs, fkwargs, method, args, kwargs),
+                                           protocol=pickle.HIGHEST_PROTOCOL)
+                except (pickle.PickleError, AttributeError, TypeError):
+                    payload = None
+                if payload is not None:
+                    try:
+                        return self._ask(payload)
+                    except (OSError, EOFError, pickle.UnpicklingError) as err:
+                        self._give_up(f"the drawing process failed ({type(err).__name__}: {err})")
+            return self._draw_here(key, factory, fargs, fkwargs, method, args, kwargs)
+
+    def _ask(self, payload: bytes):
+        pipe_in, pipe_out = self._process.stdin, self._process.stdout
+        pipe_in.write(_HEADER.pack(len(payload)) + payload)
+        pipe_in.flush()
+        status, value, cpu = pickle.loads(_read_exactly(pipe_out, _read_size(pipe_out)))
+        self.cpu_seconds += cpu
+        self.requests += 1
+        if status != "ok":
+            raise DrawingFailed(value)
+        return value
+
+    def _draw_here(self, key, factory, fargs, fkwargs, method, args, kwargs):
+        if key is None:
+            return factory(*args, **kwargs)
+        if key not in self._local:
+            self._local[key] = factory(*fargs, **fkwargs)
+        return getattr(self._local[key], method)(*args, **kwargs)
+
+    def _give_up(self, why: str) -> None:
+        self.enabled = False
+        self._stop()
+        if not self._said:
+            self._said = True
+            warnings.warn(f"monitor: {why}; the suite draws its pictures in the training process from "
+                          "now on (they stay the same; training may slow a little).", RuntimeWarning,
+                          stacklevel=4)
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process = None
+            self._ending()
+
+    def close(self) -> None:
+        """End the child (it exits when its pipe closes); drawing later starts a new one."""
+        with self._lock:
+            self._stop()
+            self._local.clear()
+
+
+class RemoteRenderer:
+    """A renderer drawn by a `DrawingProcess`: `render(...)`, `render_texts(...)` and any other
+    `render*` method of the renderer it stands for, same arguments, same PNG bytes."""
+
+    def __init__(self, drawing: DrawingProcess, key: int, factory, args: tuple, kwargs: dict):
+        self._drawing, self._key = drawing, key
+        self._factory, self._args, self._kwargs = factory, args, kwargs
+
+    def __getattr__(self, method: str):
+        if not method.startswith("render"):
+            raise AttributeError(method)
+
+        def call(*args, **kwargs):
+            return self._drawing.call(self._key, self._factory, self._args, self._kwargs, method, args,
+                                      kwargs)
+        return call
+
+
+def _end(process: subprocess.Popen) -> None:
+    """Close the child's pipe (it exits on reading the end) and reap it."""
+    for pipe in (process.stdin, process.stdout):
+        try:
+            pipe.close()
+        except OSError:
+            pass
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _read_size(pipe) -> int:
+    return _HEADER.unpack(_read_exactly(pipe, _HEADER.size))[0]
+
+
+def _read_exactly(pipe, size: int) -> bytes:
+    data = pipe.read(size)
+    if data is None or len(data) < size:
+        raise EOFError("the pipe closed")
+    return data
+
+
+def serve(niceness: int) -> None:
+    """The child's loop: read a request, draw, answer; exit when the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
+    try:
+        os.nice(niceness)
+    except OSError:
+        pass
+    pipe_in, pipe_out = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not garble the answers
+    import monitor.render  # noqa: F401  (matplotlib and the renderers, while the first epoch trains)
+
+    kept: dict[int, object] = {}
+    while True:
+        try:
+            key, factory, fargs, fkwargs, method, args, kwargs = pickle.loads(
+                _read_exactly(pipe_in, _read_size(pipe_in)))
+        except EOFError:
+            return
+        start = time.process_time()
+        try:
+            if key is None:
+                answer = ("ok", factory(*args, **kwargs))
+            else:
+                if key not in kept:
+                    kept[key] = factory(*fargs, **fkwargs)
+                answer = ("ok", getattr(kept[key], method)(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 - sent back, raised there
+            answer = ("error", f"{type(err).__name__}: {err}")
+        payload = pickle.dumps((*answer, time.process_time() - start), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            pipe_out.write(_HEADER.pack(len(payload)) + payload)
+            pipe_out.flush()
+        except OSError:
+            return
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS)

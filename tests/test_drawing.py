@@ -1,0 +1,129 @@
+"""The drawing process (monitor/drawing.py): a real child process, real renderers, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.drawing import DRAWING_NICENESS, DrawingFailed, DrawingProcess
+from monitor.render import ConfusionHeatmapRenderer, PredictionGridRenderer, per_class_recall_bars
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = [f"class_{i}" for i in range(10)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pid: int, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def drawing():
+    d = DrawingProcess()
+    yield d
+    d.close()
+
+
+def test_the_child_draws_the_same_bytes_as_this_process_epoch_after_epoch(drawing):
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
+    local = ConfusionHeatmapRenderer(NAMES, normalized=True)
+    rng = np.random.default_rng(0)
+    for epoch in range(3):  # the child keeps its renderer: later epochs redraw only what changed
+        cm = rng.integers(0, 40, (10, 10))
+        assert remote.render(cm, f"epoch {epoch}") == local.render(cm, f"epoch {epoch}")
+    recall, names = rng.random(40), [f"c{i}" for i in range(40)]
+    drawn = drawing.function(per_class_recall_bars)(recall, names, "t")
+    assert drawn == per_class_recall_bars(recall, names, "t")
+    assert drawing.requests == 4 and drawing.cpu_seconds > 0
+
+
+def test_the_child_is_niced_and_never_loads_tensorflow(drawing):
+    drawing.start()
+    pid = drawing._process.pid
+    drawing.function(per_class_recall_bars)(np.ones(3), ["a", "b", "c"], "t")  # imports done
+    fields = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()
+    assert int(fields[16]) == min(19, os.nice(0) + DRAWING_NICENESS)  # field 19 of stat: nice
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "matplotlib" in maps and "tensorflow" not in maps
+
+
+def test_an_error_in_the_child_is_raised_here_and_the_child_goes_on(drawing):
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=False)
+    with pytest.raises(DrawingFailed, match="does not match 10 class names"):
+        remote.render(np.zeros((3, 3), np.int64), "wrong shape")
+    cm = np.eye(10, dtype=np.int64)
+    assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=False).render(cm, "t")
+
+
+def test_a_dead_child_means_drawing_here_with_one_warning(drawing):
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
+    cm = np.eye(10, dtype=np.int64) * 5
+    remote.render(cm, "t")
+    os.kill(drawing._process.pid, signal.SIGKILL)
+    drawing._process.wait()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=True).render(cm, "t")
+    assert len(caught) == 1 and "draws its pictures in the training process" in str(caught[0].message)
+
+
+def test_what_cannot_be_pickled_is_drawn_here_without_a_word(drawing):
+    flip = lambda images: images[:, ::-1]  # noqa: E731 - a user's lambda: not picklable
+    remote = drawing.renderer(PredictionGridRenderer, NAMES, 2, flip)
+    local = PredictionGridRenderer(NAMES, 2, flip)
+    images = np.random.default_rng(1).random((4, 8, 8, 3))
+    args = (images, np.arange(4), np.arange(4)[::-1], np.full(4, 0.9), "t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert remote.render(*args) == local.render(*args)
+    assert drawing.requests == 0
+
+
+def test_ctrl_c_is_the_training_process_and_a_killed_parent_leaves_no_child(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time
+        import numpy as np
+        from monitor.drawing import DrawingProcess
+        from monitor.render import per_class_recall_bars
+        d = DrawingProcess()
+        d.function(per_class_recall_bars)(np.ones(3), ["a", "b", "c"], "t")
+        print(d._process.pid, flush=True)
+        time.sleep(600)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(child, signal.SIGINT)  # a Ctrl-C reaches the whole group; the child leaves it to the parent
+        time.sleep(0.5)
+        assert _alive(child)
+        parent.kill()
+        parent.wait()
+        assert _wait_gone(child), "the drawing process outlived its killed parent"
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
