@@ -6,8 +6,8 @@ pairs), on the same stratified subset, split (seed 42, validation split 0.3), se
 prints, as markdown:
 
 - the explanation step's seconds per epoch on the training thread (the Grad-CAM pass at epoch end:
-  one forward and backward pass over the kept mistakes and grid images) and off it (drawing and
-  writing on the suite's background thread; it shares the CPU with training);
+  one forward and backward pass over the kept mistakes and grid images) and off it (writing on the
+  suite's background thread, drawing in its niced drawing process: `monitor.drawing`);
 - each way's median epoch time (epochs 2.., the first traces the graphs) and whole-fit time, and
   their ratios with / without;
 - the target: training-thread seconds <= 2% of an epoch of the dropout recipe (all 35,000 training
@@ -82,6 +82,8 @@ def run_worker(way: str, args: argparse.Namespace) -> dict:
     last = explain.last if explain else None
     return {"way": way, "train_size": len(xt), "validation_size": len(xv), "fit_s": fit_s, "epochs": epochs,
             "rendering_s": explain.seconds_rendering if explain else 0.0,
+            "drawing_cpu_s": explain.writers.drawing.cpu_by_picture.get("ExplanationGridRenderer", 0.0)
+            if explain else 0.0,
             "explained_images": len(last.mistakes) + len(last.grid_maps) if last else 0,
             "layer": last.layer if last else None}
 
@@ -112,6 +114,7 @@ def summary(runs: list[dict]) -> dict:
         return {"epoch_s": statistics.median(e["epoch_s"] for e in window),
                 "explain_s": statistics.median(e["explain_s"] for e in window),
                 "first_explain_s": run["epochs"][0]["explain_s"], "rendering_s": run["rendering_s"] / n,
+                "drawing_cpu_s": run.get("drawing_cpu_s", 0.0) / n,
                 "fit_s": run["fit_s"]}
     each = [per_run(r) for r in runs]
     return {k: statistics.median(e[k] for e in each) for k in each[0]}
@@ -132,7 +135,9 @@ def markdown(runs: dict, args) -> str:
         f"| with explanations | {with_['epoch_s']:.2f} | {with_['fit_s']:.1f} |", "",
         f"- explanation step on the training thread: {1000 * with_['explain_s']:.0f} ms/epoch "
         f"(first epoch, tracing included: {1000 * with_['first_explain_s']:.0f} ms)",
-        f"- off the training thread (drawing, writing): {1000 * with_['rendering_s']:.0f} ms/epoch",
+        f"- off the training thread (drawing, writing): {1000 * with_['rendering_s']:.0f} ms/epoch on the "
+        f"suite's writer thread, waiting for the drawing process, which spent "
+        f"{1000 * with_['drawing_cpu_s']:.0f} ms/epoch of CPU on these pictures (niced)",
         f"- epoch-time ratio with / without: {with_['epoch_s'] / without['epoch_s']:.3f}; whole fit: "
         f"{with_['fit_s'] / without['fit_s']:.3f}",
         f"- [{'PASS' if full_share <= TARGET_SHARE else 'FAIL'}] training-thread seconds <= "

@@ -8,7 +8,9 @@ none, ...):
 - none: `fit` with no callbacks (the issue's "plain");
 - keras-tb: `fit` with Keras' own `TensorBoard(histogram_freq=1)`, for reference;
 - suite: `fit` with `monitoring_callbacks(...)` (every part on, its TensorBoard callback with
-  histograms included), then `close_suite` inside the timed fit (every image on disk).
+  histograms included), then `close_suite` inside the timed fit (every image on disk);
+- suite-thread: the same, drawing on the suite's background thread in the training process (as
+  before `monitor.drawing`), to compare the two in one run.
 
 Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
 (each repeat's suite fit over the none fit run next to it):
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-WAYS = ("none", "keras-tb", "suite")
+WAYS = ("none", "keras-tb", "suite", "suite-thread")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
@@ -74,16 +76,17 @@ def worker(args) -> dict:
     run_dir = Path(args.run_dir)
     callbacks: list = []
     writers = None
-    if args.way == "suite":
+    if args.way.startswith("suite"):
         callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir))
         writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
+        writers.drawing.enabled = args.way == "suite"  # suite-thread: every picture drawn in this process
     elif args.way == "keras-tb":
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
     cpu_start, start = time.process_time(), time.perf_counter()
     model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
               batch_size=batch_size, epochs=args.epochs, verbose=0,
               callbacks=[validation_timer(val_seconds), *callbacks])
-    if args.way == "suite":
+    if args.way.startswith("suite"):
         close_suite(callbacks)
     out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
            "val_s": val_seconds}
@@ -119,37 +122,41 @@ def _spread(values: list[float]) -> str:
 def summarise(results: dict, epochs: int) -> list[dict]:
     rows = []
     for c, ways in results.items():
-        none, tb, suite = ways["none"], ways["keras-tb"], ways["suite"]
-        fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
+        none, tb = ways["none"], ways["keras-tb"]
         tb_ratios = [t["fit_s"] / n["fit_s"] for t, n in zip(tb, none, strict=True)]
-        val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
-        cpu_ratios = [s["cpu_s"] / n["cpu_s"] for s, n in zip(suite, none, strict=True)]
-        drawing = [s["drawing_cpu_s"] for s in suite if s.get("drawing_cpu_s") is not None]
-        rows.append({
-            "classes": int(c), "repeats": len(suite),
-            "fit_none_s": statistics.median(r["fit_s"] for r in none),
-            "fit_tb_s": statistics.median(r["fit_s"] for r in tb),
-            "fit_suite_s": statistics.median(r["fit_s"] for r in suite),
-            "fit_ratio": statistics.median(fit_ratios), "fit_ratio_spread": _spread(fit_ratios),
-            "tb_ratio": statistics.median(tb_ratios), "tb_ratio_spread": _spread(tb_ratios),
-            "val_ratio": statistics.median(val_ratios), "val_ratio_spread": _spread(val_ratios),
-            "cpu_ratio": statistics.median(cpu_ratios),
-            "thread_ms_per_epoch": 1000 * statistics.median(r["training_thread_s"] for r in suite) / epochs,
-            "gil_bound_s_per_epoch": statistics.median(r["background_cpu_s"] for r in suite) / epochs,
-            "drawing_cpu_s_per_epoch": statistics.median(drawing) / epochs if drawing else None,
-            "failed": [r["failed"] for r in suite if r.get("failed")]})
+        for way in (w for w in WAYS if w.startswith("suite")):
+            suite = ways[way]
+            fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
+            val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
+            cpu_ratios = [s["cpu_s"] / n["cpu_s"] for s, n in zip(suite, none, strict=True)]
+            drawing = [s["drawing_cpu_s"] for s in suite if s.get("drawing_cpu_s")]
+            rows.append({
+                "classes": int(c), "way": way, "repeats": len(suite),
+                "fit_none_s": statistics.median(r["fit_s"] for r in none),
+                "fit_tb_s": statistics.median(r["fit_s"] for r in tb),
+                "fit_suite_s": statistics.median(r["fit_s"] for r in suite),
+                "fit_ratio": statistics.median(fit_ratios), "fit_ratio_spread": _spread(fit_ratios),
+                "tb_ratio": statistics.median(tb_ratios), "tb_ratio_spread": _spread(tb_ratios),
+                "val_ratio": statistics.median(val_ratios), "val_ratio_spread": _spread(val_ratios),
+                "cpu_ratio": statistics.median(cpu_ratios),
+                "thread_ms_per_epoch": 1000 * statistics.median(r["training_thread_s"] for r in suite)
+                / epochs,
+                "gil_bound_s_per_epoch": statistics.median(r["background_cpu_s"] for r in suite) / epochs,
+                "drawing_cpu_s_per_epoch": statistics.median(drawing) / epochs if drawing else None,
+                "failed": [r["failed"] for r in suite if r.get("failed")]})
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| classes | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
+    lines = ["| classes | way | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
              "| val pass suite / none (spread) | CPU suite / none | training thread ms/epoch "
              "| suite threads' CPU s/epoch (GIL bound) | drawing process CPU s/epoch |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         drawing = "—" if r["drawing_cpu_s_per_epoch"] is None else f"{r['drawing_cpu_s_per_epoch']:.3f}"
         lines.append(
-            f"| {r['classes']} | {r['fit_none_s']:.2f} | {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
+            f"| {r['classes']} | {r['way']} | {r['fit_none_s']:.2f} "
+            f"| {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
             f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}) "
             f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) | {r['cpu_ratio']:.3f} "
             f"| {r['thread_ms_per_epoch']:.1f} | {r['gil_bound_s_per_epoch']:.3f} | {drawing} |")

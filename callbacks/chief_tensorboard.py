@@ -16,7 +16,13 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
 
     Keras' callback writes on every worker; here other workers write into a
     temporary directory removed when `fit` ends, as Keras' multi-worker
-    checkpointing does. Under one process it is Keras' callback unchanged.
+    checkpointing does.
+
+    One more difference: with `update_freq="epoch"`, no profiling and no steps per second,
+    Keras' batch hooks write nothing, yet run after every step (a `tf.summary.scalar` call per
+    metric, each a no-op without a default writer), and a callback without batch hooks of its own
+    keeps Keras' asynchronous dispatch on backends that have it. Here they are left out, and the
+    training graph is written at the end of the first epoch instead of after its first batch.
 
     ```python
     model.fit(x, y, callbacks=[ChiefTensorBoard("logs/run1", histogram_freq=1)])
@@ -27,6 +33,16 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir=log_dir, **kwargs)
         self._chief_log_dir = self.log_dir
         self._scratch_dir: str | None = None
+        if self.update_freq == "epoch" and not self._should_trace and not self.write_steps_per_second:
+            base = keras.callbacks.Callback
+            for hook in ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin"):
+                setattr(self, hook, getattr(base, hook).__get__(self))  # Keras' default no-op
+
+    def on_epoch_end(self, epoch, logs=None):
+        if getattr(self, "_should_write_train_graph", False):  # after the first epoch, not its first batch
+            self._write_keras_model_train_graph()
+            self._should_write_train_graph = False
+        super().on_epoch_end(epoch, logs)
 
     def set_model(self, model):
         self.log_dir = self._chief_log_dir

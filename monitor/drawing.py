@@ -53,6 +53,7 @@ class DrawingProcess:
         self.enabled = enabled
         self.niceness = niceness
         self.cpu_seconds = 0.0  # the child's CPU time spent drawing (as it reports)
+        self.cpu_by_picture: dict[str, float] = {}  # the same by renderer (or function) name
         self.requests = 0
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -113,17 +114,18 @@ class DrawingProcess:
                     payload = None
                 if payload is not None:
                     try:
-                        return self._ask(payload)
+                        return self._ask(payload, getattr(factory, "__name__", str(factory)))
                     except (OSError, EOFError, pickle.UnpicklingError) as err:
                         self._give_up(f"the drawing process failed ({type(err).__name__}: {err})")
             return self._draw_here(key, factory, fargs, fkwargs, method, args, kwargs)
 
-    def _ask(self, payload: bytes):
+    def _ask(self, payload: bytes, name: str):
         pipe_in, pipe_out = self._process.stdin, self._process.stdout
         pipe_in.write(_HEADER.pack(len(payload)) + payload)
         pipe_in.flush()
         status, value, cpu = pickle.loads(_read_exactly(pipe_out, _read_size(pipe_out)))
         self.cpu_seconds += cpu
+        self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu
         self.requests += 1
         if status != "ok":
             raise DrawingFailed(value)
