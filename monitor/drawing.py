@@ -41,6 +41,10 @@ _HEADER = struct.Struct("<Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
 
+class _Unreadable(Exception):
+    """The child could not unpickle a request (a class only the training process can import)."""
+
+
 class DrawingFailed(RuntimeError):
     """The child raised while drawing (the message carries its error); the caller handles it as
     any drawing error."""
@@ -58,7 +62,8 @@ class DrawingProcess:
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._keys = itertools.count()
-        self._local: dict[int, object] = {}  # renderers drawn here once the child is gone
+        self._local: dict[int, object] = {}  # renderers drawn here (the child gone, or it cannot read them)
+        self._here: set = set()  # keys (or functions) the child could not unpickle: drawn here
         self._said = False
         self._ending = None  # weakref.finalize ending the child
 
@@ -90,8 +95,7 @@ class DrawingProcess:
         if self._process is not None:  # it died: draw here from now on
             self._give_up("the drawing process ended")
             return False
-        env = dict(os.environ, MPLBACKEND="Agg",
-                   PYTHONPATH=os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p))
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(_child_path()))
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "monitor.drawing", str(self.niceness)], stdin=subprocess.PIPE,
@@ -106,7 +110,7 @@ class DrawingProcess:
         """Draw: `factory(*fargs, **fkwargs)` kept under `key` (or, key None, `factory` itself
         called), its `method` called with `args`/`kwargs`. In the child when it runs."""
         with self._lock:
-            if self._start():
+            if (key if key is not None else factory) not in self._here and self._start():
                 try:  # what cannot be pickled (a user's lambda as display transform) is drawn here
                     payload = pickle.dumps((key, factory, fargs, fkwargs, method, args, kwargs),
                                            protocol=pickle.HIGHEST_PROTOCOL)
@@ -115,6 +119,8 @@ class DrawingProcess:
                 if payload is not None:
                     try:
                         return self._ask(payload, getattr(factory, "__name__", str(factory)))
+                    except _Unreadable:
+                        self._here.add(key if key is not None else factory)
                     except (OSError, EOFError, pickle.UnpicklingError) as err:
                         self._give_up(f"the drawing process failed ({type(err).__name__}: {err})")
             return self._draw_here(key, factory, fargs, fkwargs, method, args, kwargs)
@@ -127,6 +133,8 @@ class DrawingProcess:
         self.cpu_seconds += cpu
         self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu
         self.requests += 1
+        if status == "unreadable":
+            raise _Unreadable(value)
         if status != "ok":
             raise DrawingFailed(value)
         return value
@@ -177,6 +185,15 @@ class RemoteRenderer:
         return call
 
 
+def _child_path() -> list[str]:
+    """The child's PYTHONPATH: this package's root, then the folders the training process added to
+    sys.path (its script's folder, say), so what it pickles by reference can be imported there."""
+    system = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    added = [os.path.abspath(p or os.getcwd()) for p in sys.path
+             if not any(os.path.realpath(p or os.getcwd()).startswith(root) for root in system)]
+    return list(dict.fromkeys([_PACKAGE_ROOT, *added]))
+
+
 def _end(process: subprocess.Popen) -> None:
     """Close the child's pipe (it exits on reading the end) and reap it."""
     for pipe in (process.stdin, process.stdout):
@@ -216,26 +233,34 @@ def serve(niceness: int) -> None:
     kept: dict[int, object] = {}
     while True:
         try:
-            key, factory, fargs, fkwargs, method, args, kwargs = pickle.loads(
-                _read_exactly(pipe_in, _read_size(pipe_in)))
+            request = _read_exactly(pipe_in, _read_size(pipe_in))
         except EOFError:
             return
         start = time.process_time()
         try:
-            if key is None:
-                answer = ("ok", factory(*args, **kwargs))
-            else:
-                if key not in kept:
-                    kept[key] = factory(*fargs, **fkwargs)
-                answer = ("ok", getattr(kept[key], method)(*args, **kwargs))
-        except Exception as err:  # noqa: BLE001 - sent back, raised there
-            answer = ("error", f"{type(err).__name__}: {err}")
+            key, factory, fargs, fkwargs, method, args, kwargs = pickle.loads(request)
+        except Exception as err:  # noqa: BLE001 - the training process draws it itself
+            answer = ("unreadable", f"{type(err).__name__}: {err}")
+        else:
+            answer = _draw(kept, key, factory, fargs, fkwargs, method, args, kwargs)
         payload = pickle.dumps((*answer, time.process_time() - start), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             pipe_out.write(_HEADER.pack(len(payload)) + payload)
             pipe_out.flush()
         except OSError:
             return
+
+
+def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tuple:
+    """("ok", the drawing) or ("error", what went wrong), in the child."""
+    try:
+        if key is None:
+            return ("ok", factory(*args, **kwargs))
+        if key not in kept:
+            kept[key] = factory(*fargs, **fkwargs)
+        return ("ok", getattr(kept[key], method)(*args, **kwargs))
+    except Exception as err:  # noqa: BLE001 - sent back, raised there
+        return ("error", f"{type(err).__name__}: {err}")
 
 
 if __name__ == "__main__":

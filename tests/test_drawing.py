@@ -101,6 +101,49 @@ def test_what_cannot_be_pickled_is_drawn_here_without_a_word(drawing):
     assert drawing.requests == 0
 
 
+class DiskFullRenderer:
+    """A renderer that fails as a full disk would; the drawing process imports it from here."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def render(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failure_in_the_drawing_process_is_the_suites_one_warning(tmp_path):
+    from monitor import summaries
+    from monitor.writers import SummaryWriters
+
+    writers = SummaryWriters(str(tmp_path))
+    failing = writers.drawing.renderer(DiskFullRenderer)
+    with pytest.warns(RuntimeWarning) as caught:
+        for step in range(3):
+            writers.submit("monitor", lambda step=step: summaries.png_image("x", failing.render(), step))
+        writers.close()
+    said = [str(w.message) for w in caught if "monitor:" in str(w.message)]
+    assert len(said) == 1 and "No space left on device" in said[0] and "writes nothing more" in said[0]
+    assert writers.drawing.requests == 1  # writing turned off after the first failure
+
+
+def test_a_renderer_the_child_cannot_import_is_drawn_here(drawing, tmp_path, monkeypatch):
+    drawing.start()  # its path is fixed now: a folder added later is the training process's alone
+    (tmp_path / "late_renderer.py").write_text(
+        "class Late:\n    def render(self, n):\n        return b'late' * n\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from late_renderer import Late
+
+    late = drawing.renderer(Late)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert late.render(2) == b"latelate" and late.render(3) == b"latelatelate"
+    assert drawing.requests == 1  # asked once; drawn here from then on
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
+    cm = np.eye(10, dtype=np.int64)
+    assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=True).render(cm, "t")
+    assert drawing.requests == 2  # the child goes on drawing what it can read
+
+
 def test_ctrl_c_is_the_training_process_and_a_killed_parent_leaves_no_child(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent("""
