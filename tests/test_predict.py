@@ -50,7 +50,7 @@ def runs(tmp_path_factory, synthetic_data_dir) -> dict[str, Path]:
     out = {}
     for dataset, model in MODELS.items():
         done = _cli("train.py", "--model", model, "--dataset", dataset, "--limit", "600", "--epochs", "1",
-                    "--logdir", str(logdir), "--run-name", dataset,
+                    "--no-suite", "--logdir", str(logdir), "--run-name", dataset,
                     "--data-dir", synthetic_data_dir)
         assert done.returncode == 0, done.stderr[-2000:]
         out[dataset] = logdir / dataset
