@@ -25,15 +25,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
 TARGETS = {"val_ratio": 1.05, "fit_ratio": 1.05, "bg_cpu_s_at_10": 0.4, "bg_cpu_s_at_1000": 1.0,
            "monitor_mb_per_epoch_at_1000": 1.0}
@@ -47,23 +47,13 @@ def worker(args) -> dict:
     """One fit of one way; returns its figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
 
-    from bench.timing import validation_timer
+    from bench.timing import random_classifier, validation_timer
     from callbacks import close_suite, monitoring_callbacks, seconds_on_training_thread
     from callbacks.base import ValidationSummaryCallback
-    from monitor.models import build, compile_model
-    from monitor.recipes import recipe
 
     c = args.num_classes
-    rng = np.random.default_rng(0)
-    x = rng.random((args.train + args.val, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, c, args.train + args.val)
-    if recipe("dropout").one_hot_labels:  # the recipe's categorical cross-entropy
-        y = keras.utils.to_categorical(y, c).astype(np.float32)
-    keras.utils.set_random_seed(0)
-    model = build("dropout", (32, 32, 3), c)
-    compile_model(model, "dropout", 0.001)
+    x, y, model = random_classifier("dropout", c, args.train + args.val)
 
     val_seconds: list[float] = []
 
@@ -104,15 +94,10 @@ def worker(args) -> dict:
 
 
 def run_worker(num_classes: int, way: str, args) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        command = [sys.executable, __file__, "--worker", "--way", way, "--num-classes", str(num_classes),
-                   "--run-dir", str(Path(tmp) / "run"), "--worker-out", str(out),
-                   "--train", str(args.train), "--val", str(args.val), "--epochs", str(args.epochs)]
-        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"worker {way} C={num_classes} failed:\n{proc.stderr[-3000:]}")
-        return json.loads(out.read_text())
+    return run_in_worker(__file__, ["--way", way, "--num-classes", str(num_classes),
+                                    "--train", str(args.train), "--val", str(args.val),
+                                    "--epochs", str(args.epochs)],
+                         f"{way} C={num_classes}")
 
 
 def summarise(results: dict, epochs: int) -> list[dict]:

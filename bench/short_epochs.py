@@ -35,15 +35,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
 WAYS = ("none", "keras-tb", "suite", "suite-thread")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
@@ -53,23 +53,14 @@ def worker(args) -> dict:
     """One fit of one way; returns its figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import numpy as np
 
-    from bench.timing import validation_timer
+    from bench.timing import random_classifier, validation_timer
     from callbacks import close_suite, monitoring_callbacks, seconds_on_training_thread
     from callbacks.base import ValidationSummaryCallback
-    from monitor.models import build, compile_model
     from monitor.recipes import recipe
 
     c = args.num_classes
-    rng = np.random.default_rng(0)
-    x = rng.random((args.train + args.val, 32, 32, 3), dtype=np.float32)
-    y = rng.integers(0, c, args.train + args.val)
-    if recipe(args.model).one_hot_labels:
-        y = keras.utils.to_categorical(y, c).astype(np.float32)
-    keras.utils.set_random_seed(0)
-    model = build(args.model, (32, 32, 3), c)
-    compile_model(model, args.model, 0.001)
+    x, y, model = random_classifier(args.model, c, args.train + args.val)
     batch_size = args.batch_size or recipe(args.model).batch_size
 
     val_seconds: list[float] = []
@@ -98,16 +89,10 @@ def worker(args) -> dict:
 
 
 def run_worker(num_classes: int, way: str, args) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out.json"
-        command = [sys.executable, __file__, "--worker", "--way", way, "--num-classes", str(num_classes),
-                   "--run-dir", str(Path(tmp) / "run"), "--worker-out", str(out), "--model", args.model,
-                   "--train", str(args.train), "--val", str(args.val), "--epochs", str(args.epochs),
-                   "--batch-size", str(args.batch_size or 0)]
-        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"worker {way} C={num_classes} failed:\n{proc.stderr[-3000:]}")
-        return json.loads(out.read_text())
+    return run_in_worker(__file__, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
+                                    "--train", str(args.train), "--val", str(args.val), "--epochs",
+                                    str(args.epochs), "--batch-size", str(args.batch_size or 0)],
+                         f"{way} C={num_classes}")
 
 
 def _later(values: list[float]) -> float:

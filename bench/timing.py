@@ -1,8 +1,49 @@
-"""Small timing pieces shared by the benchmark workers (they import Keras; the parents do not)."""
+"""Small pieces shared by the benchmarks: running a worker process (the parents, which import no
+Keras), and timing and building inside the workers (which do)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_in_worker(script: str, args: list[str], label: str) -> dict:
+    """Run `script --worker --run-dir D --worker-out F *args` in a fresh process (D and F in a
+    temporary folder) and return the JSON it wrote to F; exits with its stderr if it failed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        command = [sys.executable, script, "--worker", "--run-dir", str(Path(tmp) / "run"),
+                   "--worker-out", str(out), *args]
+        proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"worker {label} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def random_classifier(model_name: str, num_classes: int, images: int):
+    """(x, y, model): `images` random 32x32x3 images with random labels (one-hot where the recipe's
+    loss wants them) and the recipe's layer stack with a `num_classes`-unit head, compiled; seed 0."""
+    import keras
+    import numpy as np
+
+    from monitor.models import build, compile_model
+    from monitor.recipes import recipe
+
+    rng = np.random.default_rng(0)
+    x = rng.random((images, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, num_classes, images)
+    if recipe(model_name).one_hot_labels:  # the recipe's categorical cross-entropy
+        y = keras.utils.to_categorical(y, num_classes).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = build(model_name, (32, 32, 3), num_classes)
+    compile_model(model, model_name, 0.001)
+    return x, y, model
 
 
 def validation_timer(seconds: list[float]):
