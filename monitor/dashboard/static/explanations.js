@@ -45,7 +45,6 @@ export function overlayCanvas(img, index) {
   };
   if (img.complete && img.naturalWidth) place();
   else img.addEventListener('load', place, {once: true});
-  canvas.place = place;
   return canvas;
 }
 
