@@ -106,8 +106,9 @@ class Client(threading.Thread):
     """One page: the run list and the whole run once, then the slider stepped with a cell selected."""
 
     def __init__(self, base: str, number: int, steps: int, epochs: int, think_s: float, stop_at: float,
-                 record):
+                 record, gzip: bool = True):
         super().__init__(daemon=True)
+        self.headers = {"Accept-Encoding": "gzip"} if gzip else {}
         self.base, self.steps, self.epochs, self.think_s = base, steps, epochs, think_s
         self.stop_at, self.record = stop_at, record
         self.rng = random.Random(number)
@@ -116,7 +117,8 @@ class Client(threading.Thread):
         url = f"{self.base}{PLUGIN}/{route}?{urllib.parse.urlencode(params)}"
         start = time.perf_counter()
         try:
-            with urllib.request.urlopen(url, timeout=60) as response:
+            request = urllib.request.Request(url, headers=self.headers)
+            with urllib.request.urlopen(request, timeout=60) as response:
                 body = response.read()
             ok = True
         except (urllib.error.URLError, OSError):
@@ -158,7 +160,7 @@ def load(base: str, pid: int, args) -> dict:
     memory = {"before_mb": tree_rss_mb(pid)}
     start = time.monotonic()
     stop_at = start + args.seconds
-    clients = [Client(base, i, args.steps, args.epochs, args.think_ms / 1000, stop_at, record)
+    clients = [Client(base, i, args.steps, args.epochs, args.think_ms / 1000, stop_at, record, args.gzip)
                for i in range(args.clients)]
     for client in clients:
         client.start()
@@ -183,7 +185,7 @@ def summarise(result: dict, args) -> tuple[dict, str]:
     samples, elapsed, memory = result["samples"], result["elapsed_s"], result["memory"]
     routes = sorted({s[0] for s in samples})
     rows, figures = [], {"clients": args.clients, "classes": args.classes, "epochs": args.epochs,
-                         "think_ms": args.think_ms, "load_fast": args.load_fast,
+                         "think_ms": args.think_ms, "load_fast": args.load_fast, "gzip": args.gzip,
                          "elapsed_s": round(elapsed, 1),
                          "memory": {k: round(v, 1) if v is not None else None for k, v in memory.items()}}
     for route in [*routes, "all"]:
@@ -202,7 +204,7 @@ def summarise(result: dict, args) -> tuple[dict, str]:
     figures["p95_without_matrices_ms"] = round(percentile(steady, 95), 1) if steady else None
     table = "\n".join([
         f"{args.clients} clients, {args.classes} classes x {args.epochs} epochs, think {args.think_ms} ms, "
-        f"--load_fast={args.load_fast}, {elapsed:.1f} s",
+        f"--load_fast={args.load_fast}, {'gzip' if args.gzip else 'no gzip'} asked, {elapsed:.1f} s",
         "", "| route | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
         f"server memory (tensorboard + children), MB: before {m['before_mb']}, middle {m['middle_mb']}, "
@@ -222,6 +224,8 @@ def main(argv=None) -> int:
     p.add_argument("--think-ms", type=float, default=100.0, help="pause between steps (0: none)")
     p.add_argument("--seconds", type=float, default=120.0, help="stop the load after this long")
     p.add_argument("--load-fast", choices=("true", "false"), default="true")
+    p.add_argument("--gzip", action=argparse.BooleanOptionalAction, default=True,
+                   help="ask for gzipped answers, as browsers do (--no-gzip: as urllib does)")
     p.add_argument("--logdir", type=Path,
                    help="where the log is (written first when it has none; default: a temporary folder)")
     p.add_argument("--out", type=Path, help="the figures as JSON (and the table beside it as .md)")

@@ -1,9 +1,10 @@
 """The plugin's answer cache: concurrent viewers share one build; a new listing is a new answer."""
 
+import gzip
 import threading
 import time
 
-from monitor.dashboard.answers import AnswerCache, listing_key
+from monitor.dashboard.answers import AnswerCache, Fragments, listing_key
 
 
 def test_concurrent_askers_of_one_answer_share_one_build():
@@ -20,7 +21,8 @@ def test_concurrent_askers_of_one_answer_share_one_build():
         t.start()
     for t in threads:
         t.join()
-    assert got == [b"answer"] * 20 and len(builds) == 1
+    assert [gzip.decompress(g) for g in got] == [b"answer"] * 20 and len(builds) == 1
+    assert len({id(g) for g in got}) == 1  # compressed once, the same bytes for every asker
 
 
 def test_a_new_epoch_in_the_listing_is_a_new_key_and_old_answers_are_dropped():
@@ -32,5 +34,20 @@ def test_a_new_epoch_in_the_listing_is_a_new_key_and_old_answers_are_dropped():
     cache = AnswerCache(max_answers=2)
     for k in range(3):
         cache.get(k, lambda k=k: str(k).encode())
-    assert cache.get(0, lambda: b"rebuilt") == b"rebuilt"  # the oldest was dropped
-    assert cache.get(2, lambda: b"never") == b"2"
+    assert gzip.decompress(cache.get(0, lambda: b"rebuilt")) == b"rebuilt"  # the oldest was dropped
+    assert gzip.decompress(cache.get(2, lambda: b"never")) == b"2"
+
+
+def test_fragments_are_built_once_and_the_least_recently_used_dropped_past_their_budget():
+    fragments, builds = Fragments(max_bytes=10), []
+
+    def build(value: bytes):
+        return lambda: builds.append(value) or value
+
+    assert fragments.get("a", build(b"aaaa")) == b"aaaa"
+    assert fragments.get("a", build(b"never")) == b"aaaa" and builds == [b"aaaa"]
+    fragments.get("b", build(b"bbbb"))
+    fragments.get("a", build(b"never"))  # "a" is now the most recently used
+    fragments.get("c", build(b"cccc"))  # 12 bytes > 10: "b" goes
+    assert fragments.get("a", build(b"never")) == b"aaaa"
+    assert fragments.get("b", build(b"BBBB")) == b"BBBB" and builds == [b"aaaa", b"bbbb", b"cccc", b"BBBB"]

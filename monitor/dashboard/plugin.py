@@ -59,7 +59,7 @@ from werkzeug import wrappers
 
 from monitor import limits
 from monitor.dashboard import metadata
-from monitor.dashboard.answers import AnswerCache, listing_key
+from monitor.dashboard.answers import AnswerCache, Fragments, listing_key
 from monitor.tags import holds_step
 
 STATIC = resources.files("monitor.dashboard").joinpath("static")
@@ -74,6 +74,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
         self._answers = AnswerCache()
+        self._fragments = Fragments()
 
     def get_plugin_apps(self):
         return {
@@ -188,26 +189,36 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         since, kinds = _since(request), ("confusion", "scores", "calibration", "alerts")
         key = ("matrices", experiment, run, split, since, listing_key(entry, kinds))
         body = self._answers.get(key, lambda: self._matrices(ctx, experiment, run, split, entry, since))
-        return http_util.Respond(request, body, "application/json")
+        return http_util.Respond(request, body, "application/json", content_encoding="gzip")
 
     def _matrices(self, ctx, experiment: str, run: str, split: str, entry: dict, since: int) -> bytes:
         data = self._read_since(ctx, experiment, run, entry, ("confusion", "scores", "calibration", "alerts"),
                                 since)
         scores, calibration = data["scores"], data["calibration"]
-        epochs = []
-        for step, datum in data["confusion"].items():
-            epoch = {"step": step, "wall_time": datum.wall_time,
-                     "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
-            if step in scores:
-                epoch["scores"] = np.asarray(scores[step].numpy, np.int64).reshape(-1).tolist()
-            if step in calibration:
-                epoch["calibration"] = np.asarray(calibration[step].numpy, np.float64).reshape(-1).tolist()
-            epochs.append(epoch)
+        where = (experiment, run, split)
+        epochs = [self._epoch_json(where, step, datum, scores.get(step), calibration.get(step))
+                  for step, datum in data["confusion"].items()]
         body = {"run": run, "split": split, "class_names": entry["confusion_names"],
-                "last_step": entry["confusion_step"], "epochs": epochs, **_alerts(entry, data["alerts"])}
+                "last_step": entry["confusion_step"], **_alerts(entry, data["alerts"])}
         if entry["scores"]:
             body.update(threshold=entry["threshold"], num_thresholds=entry["num_thresholds"])
-        return json.dumps(body, separators=(",", ":")).encode("utf-8")
+        head = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        return head[:-1] + b',"epochs":[' + b",".join(epochs) + b"]}"
+
+    def _epoch_json(self, where: tuple, step: int, datum, scores, calibration) -> bytes:
+        """One epoch of a `matrices` answer, serialised once (the same datums, the same bytes)."""
+        key = (where, step, datum.wall_time, *(d and d.wall_time for d in (scores, calibration)))
+
+        def build() -> bytes:
+            epoch = {"step": step, "wall_time": datum.wall_time,
+                     "cells": np.asarray(datum.numpy, np.int64).reshape(-1).tolist()}
+            if scores is not None:
+                epoch["scores"] = np.asarray(scores.numpy, np.int64).reshape(-1).tolist()
+            if calibration is not None:
+                epoch["calibration"] = np.asarray(calibration.numpy, np.float64).reshape(-1).tolist()
+            return json.dumps(epoch, separators=(",", ":")).encode("utf-8")
+
+        return self._fragments.get(key, build)
 
     @wrappers.Request.application
     def _serve_multilabel(self, request):
