@@ -10,8 +10,12 @@ clients at once, each one a page whose user steps the slider through the epochs 
 selected. Each client makes the requests the page makes: `runs` and the whole run's `matrices`
 once; then per step `mistakes?step=` and one `mistake_image` thumbnail, after `--think-ms` (a
 person moving the slider; 0: as fast as the answers come); and `runs` again every 3 s (the page's
-check for new epochs). Nothing leaves the machine (loopback only); it stops after `--steps` steps
-per client or `--seconds`, whichever comes first.
+check for new epochs), asking gzipped answers as browsers do (`--no-gzip`: as plain urllib). The
+viewers come `--settle-s` after the server lists the run's last epoch (default 3 s, one page poll:
+the server has been following the run); `--settle-s 0` is the cold case, 20 pages opened the
+instant the last epoch is listed, before the server's background build of the whole-run answer
+is done. Nothing leaves the machine (loopback only); it stops after `--steps` steps per client or
+`--seconds`, whichever comes first.
 
 Reports requests per second, p50/p95/p99 latency per route and overall, errors, and the
 server's resident memory (the tensorboard process and its children: the Rust data server) before
@@ -186,6 +190,7 @@ def summarise(result: dict, args) -> tuple[dict, str]:
     routes = sorted({s[0] for s in samples})
     rows, figures = [], {"clients": args.clients, "classes": args.classes, "epochs": args.epochs,
                          "think_ms": args.think_ms, "load_fast": args.load_fast, "gzip": args.gzip,
+                         "settle_s": args.settle_s,
                          "elapsed_s": round(elapsed, 1),
                          "memory": {k: round(v, 1) if v is not None else None for k, v in memory.items()}}
     for route in [*routes, "all"]:
@@ -204,7 +209,8 @@ def summarise(result: dict, args) -> tuple[dict, str]:
     figures["p95_without_matrices_ms"] = round(percentile(steady, 95), 1) if steady else None
     table = "\n".join([
         f"{args.clients} clients, {args.classes} classes x {args.epochs} epochs, think {args.think_ms} ms, "
-        f"--load_fast={args.load_fast}, {'gzip' if args.gzip else 'no gzip'} asked, {elapsed:.1f} s",
+        f"--load_fast={args.load_fast}, {'gzip' if args.gzip else 'no gzip'} asked, "
+        f"viewers {args.settle_s:g} s after the last epoch was listed, {elapsed:.1f} s",
         "", "| route | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
         f"server memory (tensorboard + children), MB: before {m['before_mb']}, middle {m['middle_mb']}, "
@@ -224,6 +230,9 @@ def main(argv=None) -> int:
     p.add_argument("--think-ms", type=float, default=100.0, help="pause between steps (0: none)")
     p.add_argument("--seconds", type=float, default=120.0, help="stop the load after this long")
     p.add_argument("--load-fast", choices=("true", "false"), default="true")
+    p.add_argument("--settle-s", type=float, default=POLL_S,
+                   help="wait after the server lists the run's last epoch, before the viewers come (0: they "
+                        "come that instant, before the server's background build of the whole run is done)")
     p.add_argument("--gzip", action=argparse.BooleanOptionalAction, default=True,
                    help="ask for gzipped answers, as browsers do (--no-gzip: as urllib does)")
     p.add_argument("--logdir", type=Path,
@@ -237,6 +246,7 @@ def main(argv=None) -> int:
             write_log(logdir, args.classes, args.epochs, args.mistakes)
             print(f"wrote the synthetic log in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         process, base = start_tensorboard(logdir, Path(tmp) / "tb.log", args.load_fast, args.epochs)
+        time.sleep(args.settle_s)
         try:
             result = load(base, process.pid, args)
         finally:

@@ -2,11 +2,11 @@
 
 Every reader of ours (the event-file reader under `monitor.report` and `--resume`, the JSONL and
 CSV readers, `monitor.compare`) reads every intact epoch and says once what it skipped;
-`python -m monitor.repair` rewrites a damaged file without its damaged records, after which the
-real `tensorboard` (both loaders: `--load_fast=true`, the Rust data server, and `false`, the
-Python loader) serves every intact epoch through the dashboard's routes. Before the repair, a
-cut-short file is served whole up to the cut by both loaders, and a corrupted record never
-makes a route fail.
+`python -m monitor.repair` rewrites a damaged file without its damaged records. The dashboard,
+on the real `tensorboard` (both loaders: `--load_fast=true`, the Rust data server, and `false`, the
+Python loader), serves every intact epoch of a damaged file before any repair (its plugin reads on
+past the damage, where TensorBoard's loaders stop) and says what was skipped in the run list; a
+cut-short file is served whole up to the cut; after a repair, every intact epoch as before.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 from monitor.dashboard import metadata
 from monitor.repair import repair
 from monitor.runfiles import damage, event_files, lines, matrices, per_class_csv, test_confusion
-from tests.synthetic_logs import write_run
+from tests.synthetic_logs import LiveRun, write_run
 from tests.tb_server import get_json, tensorboard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,23 +123,59 @@ def _served(base: str, run: str) -> tuple[list[int], int]:
     return steps, len(mistakes["mistakes"])
 
 
+def _expected(how: str) -> list[int]:
+    return ALL[:-1] if how.startswith("cut") else ALL if how.startswith("garbage") or how == "intact" \
+        else WITHOUT_DAMAGED
+
+
 @pytest.mark.parametrize("load_fast", ["true", "false"], ids=["rust-loader", "python-loader"])
-def test_tensorboard_serves_every_intact_epoch_of_a_cut_or_repaired_file(logs, tmp_path, load_fast):
+def test_tensorboard_serves_every_intact_epoch_of_a_damaged_cut_or_repaired_file(logs, tmp_path, load_fast):
+    names = ["intact", *(f"{how}{end}" for how in ("cut", "data", "length", "garbage")
+                         for end in ("", "-repaired"))]
+
     def ready(base: str) -> bool:
         runs = {r["run"]: r for r in get_json(base, f"{PLUGIN}/runs")["runs"]}
         return len(runs) == 9 and runs["intact/monitor"]["last_step"] == EPOCHS - 1
 
     with tensorboard(logs, tmp_path / "tb.log", ready, "--load_fast", load_fast,
                      "--reload_interval", "1") as base:
-        time.sleep(3)  # one more reload: nothing half loaded
-        assert _served(base, "intact/monitor") == (ALL, 2)
-        assert _served(base, "cut/monitor") == (ALL[:-1], 2)
-        for how in ("cut", "data", "length", "garbage"):
-            expected = ALL[:-1] if how == "cut" else ALL if how == "garbage" else WITHOUT_DAMAGED
-            assert _served(base, f"{how}-repaired/monitor") == (expected, 2), how
-        for how in ("data", "length", "garbage"):  # unrepaired: served up to the damage at least
-            steps, _ = _served(base, f"{how}/monitor")
-            assert steps[:DAMAGED_STEP] == ALL[:DAMAGED_STEP] and set(steps) <= set(ALL), (how, steps)
+        deadline, served = time.monotonic() + 60, {}
+        while time.monotonic() < deadline:  # the damage watch reads the files in the background
+            runs = {r["run"]: r for r in get_json(base, f"{PLUGIN}/runs")["runs"]}
+            served = {name: _served(base, f"{name}/monitor") for name in names}
+            if all(served[n] == (_expected(n), 2) for n in names) and runs["data/monitor"]["damaged"]:
+                break
+            time.sleep(1)
+        assert served == {n: (_expected(n), 2) for n in names}
+        damaged = {name: runs[f"{name}/monitor"]["damaged"] for name in names}
+        for name in ("data", "length", "garbage"):
+            assert "events.out.tfevents." in damaged[name] and "1 damaged record (" in damaged[name], damaged
+        assert "333 bytes" in damaged["garbage"]
+        assert all(damaged[n] == "" for n in names if n not in ("data", "length", "garbage")), damaged
+    said = [line for line in (tmp_path / "tb.log").read_text().splitlines() if "DamagedFileWarning" in line]
+    assert len(said) == 3, said  # the server's log: once per damaged file
+
+
+def test_the_damage_watch_reads_on_as_the_run_grows_and_starts_over_after_a_repair(logs, tmp_path):
+    from monitor.dashboard.damaged_runs import RunState, read_new
+
+    run = tmp_path / "data"
+    shutil.copytree(logs / "data", run)
+    state = RunState(str(run / "monitor"))
+    with pytest.warns(damage.DamagedFileWarning, match="1 damaged record"):
+        read_new(state)
+    steps = lambda: sorted({s for tag, series in state.tensors.read(list(state.tensors.listing())).items()  # noqa: E731
+                            if "confusion" in tag for s in (d.step for d in series)})
+    assert steps() == WITHOUT_DAMAGED and "1 damaged record (" in state.text
+    resumed = LiveRun(run / "monitor", classes=10, epochs=EPOCHS + 3, mistakes=2)  # a new event file
+    for epoch in range(EPOCHS, EPOCHS + 3):
+        resumed.write(epoch)
+    resumed.close()
+    read_new(state)
+    assert steps() == WITHOUT_DAMAGED + [EPOCHS, EPOCHS + 1, EPOCHS + 2]
+    repair(str(run))
+    read_new(state)
+    assert state.tensors is None and state.text == ""
 
 
 def test_jsonl_and_csv_lines_cut_short_are_left_out_and_said_once(tmp_path):

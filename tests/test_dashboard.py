@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from monitor.dashboard import metadata
+from monitor.dashboard.plugin import cells_array
 from monitor.runfiles.matrices import FILE as MATRICES_FILE
 from monitor.runfiles.matrices import decode as matrix_from_record
 from monitor.runfiles.matrices import dense_matrix
@@ -83,7 +84,7 @@ def test_every_epoch_of_a_training_run_equals_the_jsonl(server, logdir):
     assert served["class_names"] == records[0]["class_names"]
     assert [e["step"] for e in served["epochs"]] == [r["epoch"] for r in records] == list(range(EPOCHS))
     for epoch, record in zip(served["epochs"], records, strict=True):
-        np.testing.assert_array_equal(dense_matrix(np.reshape(epoch["cells"], (-1, 3)), 10),
+        np.testing.assert_array_equal(dense_matrix(cells_array(epoch["cells"]), 10),
                                       matrix_from_record(record))
 
 
@@ -91,7 +92,7 @@ def test_the_test_split_equals_the_test_csv(server, logdir):
     served = _matrices(server, "mnist-simple/test", split="test")
     assert len(served["epochs"]) == 1
     expected = pd.read_csv(logdir / "mnist-simple" / TEST_CONFUSION_FILE, index_col=0).to_numpy()
-    np.testing.assert_array_equal(dense_matrix(np.reshape(served["epochs"][0]["cells"], (-1, 3)), 10),
+    np.testing.assert_array_equal(dense_matrix(cells_array(served["epochs"][0]["cells"]), 10),
                                   expected)
 
 
@@ -99,7 +100,7 @@ def test_all_150_synthetic_epochs_are_served(server, logdir):
     expected = np.load(logdir / "synthetic_matrices.npy")
     served = _matrices(server, "synthetic/monitor")
     assert [e["step"] for e in served["epochs"]] == list(range(SYNTHETIC_EPOCHS))
-    got = np.stack([dense_matrix(np.reshape(e["cells"], (-1, 3)), 12) for e in served["epochs"]])
+    got = np.stack([dense_matrix(cells_array(e["cells"]), 12) for e in served["epochs"]])
     np.testing.assert_array_equal(got, expected)
     mistakes = get_json(server, f"{PLUGIN}/mistakes", run="synthetic/monitor", split="validation", step=149)
     assert [m["index"] for m in mistakes["mistakes"]] == [0, 1, 2, 3]
@@ -108,7 +109,7 @@ def test_all_150_synthetic_epochs_are_served(server, logdir):
 def test_mistakes_of_every_epoch_are_wrong_sorted_and_have_images(server):
     served = _matrices(server, "mnist-simple/monitor")
     for epoch in served["epochs"]:
-        cm = dense_matrix(np.reshape(epoch["cells"], (-1, 3)), 10)
+        cm = dense_matrix(cells_array(epoch["cells"]), 10)
         mistakes = get_json(server, f"{PLUGIN}/mistakes", run="mnist-simple/monitor", split="validation",
                             step=epoch["step"])["mistakes"]
         wrong = int(cm.sum() - np.trace(cm))

@@ -51,3 +51,21 @@ def test_fragments_are_built_once_and_the_least_recently_used_dropped_past_their
     fragments.get("c", build(b"cccc"))  # 12 bytes > 10: "b" goes
     assert fragments.get("a", build(b"never")) == b"aaaa"
     assert fragments.get("b", build(b"BBBB")) == b"BBBB" and builds == [b"aaaa", b"bbbb", b"cccc", b"BBBB"]
+
+
+def test_a_warmed_answer_is_built_once_in_the_background_and_found_by_the_asker():
+    cache, builds = AnswerCache(), []
+    started = threading.Event()
+
+    def build():
+        builds.append(1)
+        started.set()
+        time.sleep(0.2)
+        return b"warm"
+
+    cache.warm("k", build)
+    cache.warm("k", build)  # already on its way
+    assert started.wait(5)
+    assert gzip.decompress(cache.get("k", lambda: b"never")) == b"warm"  # waits for that one build
+    cache.warm("k", build)  # held: nothing to do
+    assert builds == [1]

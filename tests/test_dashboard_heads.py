@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from monitor.dashboard import metadata, summary
+from monitor.dashboard.plugin import cells_array
 from tests.synthetic_logs import BinaryLiveRun, LiveRun, MultiLabelLiveRun
 from tests.tb_server import get_json, tensorboard
 
@@ -50,7 +51,7 @@ def _check_binary(answer: dict, run: BinaryLiveRun, steps: list[int]) -> None:
     for epoch in answer["epochs"]:
         hists = run.hists[epoch["step"]]
         assert epoch["scores"] == hists.reshape(-1).tolist()
-        cells = np.reshape(epoch["cells"], (-1, 3))
+        cells = cells_array(epoch["cells"])
         dense = np.zeros((2, 2), np.int64)
         dense[cells[:, 0], cells[:, 1]] = cells[:, 2]
         np.testing.assert_array_equal(dense, run.matrices[epoch["step"]])

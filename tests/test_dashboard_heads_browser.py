@@ -32,6 +32,7 @@ from selenium.webdriver.common.keys import Keys
 from sklearn.metrics import confusion_matrix
 
 from callbacks.suite import close_suite, monitoring_callbacks
+from monitor.dashboard.plugin import cells_array
 from monitor.metrics import best_f1
 from tests.browser import chromium, module_handle, wait_for
 from tests.helpers import read_tags, tiny_data
@@ -197,7 +198,7 @@ def test_the_threshold_slider_recomputes_the_2x2_as_sklearn_at_that_threshold(dr
         first[0, :70].sum(), first[0, 70:].sum(), first[1, :70].sum(), first[1, 70:].sum())
     driver.find_element(By.ID, "threshold-yours").click()
     assert _two_by_two(driver)["source"] == "exact"
-    cells = np.reshape(served[0]["cells"], (-1, 3))
+    cells = cells_array(served[0]["cells"])
     exact = np.zeros((2, 2), np.int64)
     exact[cells[:, 0], cells[:, 1]] = cells[:, 2]
     np.testing.assert_array_equal(_matrix_table(driver), exact)

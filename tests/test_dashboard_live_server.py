@@ -15,6 +15,7 @@ import urllib.error
 import numpy as np
 import pytest
 
+from monitor.dashboard.plugin import cells_array
 from tests.synthetic_logs import LiveRun
 from tests.tb_server import get_json, tensorboard
 
@@ -43,7 +44,7 @@ def _since(base: str, run: str, since: int | None, split: str = "validation") ->
 def _check(answer: dict, matrices: list[np.ndarray], steps: list[int]) -> None:
     assert [e["step"] for e in answer["epochs"]] == steps
     for epoch in answer["epochs"]:
-        cells = np.reshape(epoch["cells"], (-1, 3))
+        cells = cells_array(epoch["cells"])
         dense = np.zeros_like(matrices[epoch["step"]])
         dense[cells[:, 0], cells[:, 1]] = cells[:, 2]
         np.testing.assert_array_equal(dense, matrices[epoch["step"]])

@@ -15,6 +15,7 @@ import gzip
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 
 MAX_ANSWERS = 32  # answers kept (least recently used dropped): a few runs x splits x since values
 MAX_FRAGMENT_BYTES = 64 << 20  # epochs' JSON kept: 150 epochs of 1,000 classes are ~5 MB
@@ -30,6 +31,29 @@ class AnswerCache:
         self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
         self._building: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._warmer: ThreadPoolExecutor | None = None
+        self._warmed: set[Hashable] = set()  # each key warmed once: many runs must not evict each other
+
+    def warm(self, key: Hashable, build: Callable[[], bytes]) -> None:
+        """Builds the answer for `key` in the background (one build at a time) unless it is held, being
+        built or was warmed before: a viewer who then asks finds it, or waits for that one build."""
+        with self._lock:
+            if key in self._answers or key in self._building or key in self._warmed:
+                return
+            if len(self._warmed) > 16 * self._max:
+                self._warmed.clear()
+            self._warmed.add(key)
+            if self._warmer is None:
+                self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="answers")
+            self._building[key] = threading.Lock()
+        self._warmer.submit(self._quietly, key, build)
+
+    def _quietly(self, key: Hashable, build: Callable[[], bytes]) -> None:
+        try:
+            self.get(key, build)
+        except Exception:  # noqa: BLE001  (a viewer asking builds it again and sees the error)
+            with self._lock:
+                self._building.pop(key, None)
 
     def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         with self._lock:

@@ -67,23 +67,40 @@ def framed_records(path: str, damage: Damage | None = None) -> Iterator[tuple[by
     counted in `damage`. The last item has event bytes None when the file ends inside a record."""
     damage = damage if damage is not None else Damage(path)
     with open(path, "rb") as f, _mapped(f) as raw:
-        pos, end = 0, len(raw)
-        while pos < end:
-            if end - pos < _HEADER:
-                damage.cut_short = True
-                yield bytes(raw[pos:]), None
-                return
-            kind, stop = _record_at(raw, pos)
-            if kind == "cut short":
-                damage.cut_short = True
-                yield bytes(raw[pos:]), None
-                return
+        for pos, stop, kind in _walk(raw, 0, damage):
             if kind == "intact":
                 yield bytes(raw[pos:stop]), bytes(raw[pos + _HEADER:stop - _FOOTER])
-            else:  # damaged data: skip the record; damaged length: skip to the next intact one
-                stop = stop if kind == "bad data" else _next_record(raw, pos + 1)
-                damage.skip(pos, stop - pos)
-            pos = stop
+            elif kind == "cut short":
+                yield bytes(raw[pos:]), None
+
+
+def events_from(path: str, start: int, damage: Damage) -> Iterator[tuple[int, bytes | None]]:
+    """(offset after it, event bytes) of each record from byte `start` on, event bytes None for a
+    damaged one (skipped, counted in `damage`); stops before a record cut short, which may be one
+    still being written: reading again from the last offset given reads it once it is whole."""
+    with open(path, "rb") as f, _mapped(f) as raw:
+        for pos, stop, kind in _walk(raw, start, damage):
+            if kind == "cut short":
+                return
+            yield stop, (bytes(raw[pos + _HEADER:stop - _FOOTER]) if kind == "intact" else None)
+
+
+def _walk(raw, start: int, damage: Damage) -> Iterator[tuple[int, int, str]]:
+    """(start, end, "intact" | "damaged" | "cut short") of each record from `start` on; a damaged
+    length is skipped up to the next intact record; a record cut short ends the walk."""
+    pos, end = start, len(raw)
+    while pos < end:
+        kind, stop = ("cut short", end) if end - pos < _HEADER else _record_at(raw, pos)
+        if kind == "cut short":
+            damage.cut_short = True
+            yield pos, end, kind
+            return
+        if kind != "intact":  # damaged data: skip the record; damaged length: skip to the next intact one
+            stop = stop if kind == "bad data" else _next_record(raw, pos + 1)
+            damage.skip(pos, stop - pos)
+            kind = "damaged"
+        yield pos, stop, kind
+        pos = stop
 
 
 def _record_at(raw, pos: int) -> tuple[str, int]:

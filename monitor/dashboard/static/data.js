@@ -15,6 +15,18 @@ async function getJson(url) {
 
 const query = (params) => new URLSearchParams(params).toString();
 
+// A `matrices` epoch's `cells`: (true, predicted, count) triples of little-endian int32, base64
+// (or already numbers: a binary run's 2x2 at another threshold, made here).
+export function decodeCells(text) {
+  if (typeof text !== 'string') return Int32Array.from(text);
+  const bytes = atob(text);
+  const view = new DataView(new ArrayBuffer(bytes.length));
+  for (let i = 0; i < bytes.length; i++) view.setUint8(i, bytes.charCodeAt(i));
+  const cells = new Int32Array(bytes.length / 4);
+  for (let i = 0; i < cells.length; i++) cells[i] = view.getInt32(4 * i, true);
+  return cells;
+}
+
 // {runs: [{run, split, head, binary, classes, epochs, last_step, last_wall_time, mistakes, calibration, alerts,
 //   explanations}],
 //  limits: {subsetAbove, subsetSizes, tableMax}}: also the live check, one small request.
@@ -80,7 +92,7 @@ export class RunData {
     for (const e of fresh) {
       const scores = e.scores ? Int32Array.from(e.scores) : null;
       const calibration = e.calibration ? Float64Array.from(e.calibration) : null;
-      this.epochs.push({step: e.step, cells: Int32Array.from(e.cells), scores, calibration});
+      this.epochs.push({step: e.step, cells: decodeCells(e.cells), scores, calibration});
       this.steps.push(e.step);
     }
     for (let k = first; k < this.epochs.length; k++) {

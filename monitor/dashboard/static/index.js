@@ -99,6 +99,7 @@ async function refresh() {
   const changed = runs.length !== state.runs.length || runs.some((r, i) => runKey(r) !== runKey(state.runs[i]));
   state.runs = runs;
   if (changed && state.a) fillRunPickers();
+  if (state.a) showDamage([state.a, state.b]);
   const behind = [...new Set([state.a, state.b])].filter((d) => d && (listed(d)?.last_step ?? -1) > d.lastStep);
   timings.lastCheckMs = busy + performance.now() - start;
   if (changed && !state.a && runs.length) {
@@ -164,6 +165,7 @@ function buildPage() {
   el.mistakes = h('section', {id: 'mistakes', class: 'mistakes', 'aria-live': 'polite'},
     h('p', {class: 'hint', text: 'Click an off-diagonal cell to see its most confident mistakes.'}));
   el.message = h('div', {class: 'message'});
+  el.damaged = h('div', {id: 'damaged', class: 'message damaged', role: 'status'});
   el.threshold = new ThresholdBox(setThreshold);
   el.multi = new MultiLabelView(el.tooltip);
   el.calibration = new CalibrationView(el.tooltip);
@@ -171,7 +173,7 @@ function buildPage() {
     h('div', {class: 'legend-box'}, el.legendTitle, el.legend), h('section', {class: 'listed'}, el.listTitle,
       el.list)), el.mistakes);
   el.main = h('div', {class: 'main'}, el.multi.root, el.calibration.root, el.panels, el.side);
-  el.app = h('div', {class: 'app'}, el.toolbar, el.epochBar, el.alarms.list, el.message, el.main,
+  el.app = h('div', {class: 'app'}, el.toolbar, el.epochBar, el.alarms.list, el.message, el.damaged, el.main,
     h('div', {class: 'visually-hidden'}, ...el.tables), el.tooltip);
   document.body.append(el.app);
 
@@ -189,6 +191,16 @@ function buildPage() {
     pending = true;
     requestAnimationFrame(() => { pending = false; redraw(); });
   });
+}
+
+// What was skipped of the shown runs' damaged event files (the plugin reads on past the damage,
+// which TensorBoard's own tabs do not until the file is repaired), as text.
+function showDamage(runs) {
+  const lines = [...new Set(runs)].filter(Boolean).map((d) => [d, listed(d)?.damaged])
+    .filter(([, text]) => text)
+    .map(([d, text]) => `${runLabel(d)}: damaged event file, every intact epoch shown (${text}). ` +
+      'TensorBoard\'s other tabs stop at the damage until `python -m monitor.repair <run folder>` rewrites the file.');
+  el.damaged.textContent = lines.join('\n');
 }
 
 function showMessage(text) {
@@ -319,6 +331,7 @@ function redraw() {
   if (!state.a) return;
   const a = state.a;
   updateEpochBar(a);
+  showDamage([a, state.b]);
   el.app.dataset.run = runLabel(a);  // the run drawn (for the tests)
   const multi = Boolean(a.multiLabel);
   const calibration = !multi && state.view === 'calibration';  // a multi-label head has no calibration
