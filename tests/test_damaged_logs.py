@@ -152,11 +152,33 @@ def test_tensorboard_serves_every_intact_epoch_of_a_damaged_cut_or_repaired_file
             assert "events.out.tfevents." in damaged[name] and "1 damaged record (" in damaged[name], damaged
         assert "333 bytes" in damaged["garbage"]
         assert all(damaged[n] == "" for n in names if n not in ("data", "length", "garbage")), damaged
+        if load_fast == "false":  # the page says it, as text, above the matrices (one loader is enough)
+            _page_says_the_damage(base, "data/monitor", damaged["data"])
     said = [line for line in (tmp_path / "tb.log").read_text().splitlines() if "DamagedFileWarning" in line]
     assert len(said) == 3, said  # the server's log: once per damaged file
 
 
-def test_the_damage_watch_reads_on_as_the_run_grows_and_starts_over_after_a_repair(logs, tmp_path):
+def _page_says_the_damage(base: str, run: str, text: str) -> None:
+    from tests.browser import chromium, wait_for
+
+    with chromium() as driver:
+        driver.get(base + "/data/plugin_entry.html?name=training_monitor")
+        wait_for(driver, "return document.querySelector('.panel-title')")
+        driver.execute_script(
+            "const s = document.getElementById('run');"
+            "s.value = Array.from(s.options).find(o => o.text === arguments[0]).value;"
+            "s.dispatchEvent(new Event('change'));", f"{run} · validation")
+        shown = wait_for(driver, "const t = document.getElementById('damaged').textContent;"
+                                 "return t.startsWith(arguments[0]) && t", 20.0, run)
+        assert shown == (f"{run} · validation: damaged event file, every intact epoch shown ({text}). "
+                         "TensorBoard's other tabs stop at the damage until `python -m monitor.repair <run "
+                         "folder>` rewrites the file.")
+        slider = driver.find_element("id", "epoch")  # every intact epoch on the slider, up to the newest
+        assert int(slider.get_attribute("max")) == len(WITHOUT_DAMAGED) - 1
+        assert driver.find_element("id", "epoch-label").text.endswith(f" / {EPOCHS}")
+
+
+def test_the_damage_watch_reads_on_as_the_run_grows_and_reads_again_after_a_repair(logs, tmp_path):
     from monitor.dashboard.damaged_runs import RunState, read_new
 
     run = tmp_path / "data"
@@ -174,8 +196,8 @@ def test_the_damage_watch_reads_on_as_the_run_grows_and_starts_over_after_a_repa
     read_new(state)
     assert steps() == WITHOUT_DAMAGED + [EPOCHS, EPOCHS + 1, EPOCHS + 2]
     repair(str(run))
-    read_new(state)
-    assert state.tensors is None and state.text == ""
+    read_new(state)  # the repaired file read from the start: nothing skipped now, the same epochs
+    assert state.text == "" and steps() == WITHOUT_DAMAGED + [EPOCHS, EPOCHS + 1, EPOCHS + 2]
 
 
 def test_jsonl_and_csv_lines_cut_short_are_left_out_and_said_once(tmp_path):

@@ -84,8 +84,8 @@ class _File:
 
 @dataclass
 class RunState:
-    """What is known of one run's files: `text` (what was skipped, empty while nothing was) and, for a
-    damaged run, `tensors` (its data read past the damage)."""
+    """What is known of one run's files: `text` (what is skipped, empty while nothing is) and, for a
+    run found damaged (in this server's life), `tensors` (its data read past the damage)."""
 
     folder: str
     files: dict[str, _File] = field(default_factory=dict)
@@ -108,8 +108,8 @@ class DamageWatch:
         self._thread: threading.Thread | None = None
 
     def check(self, run: str) -> RunState | None:
-        """The damaged state of a listed `run` (None: not damaged, or not known yet); schedules a
-        check of its files when the last one is older than `recheck_s`."""
+        """The state of a listed `run` found damaged (None: not found damaged, or not known yet);
+        schedules a check of its files when the last one is older than `recheck_s`."""
         if self._root is None:
             return None
         with self._lock:
@@ -168,31 +168,42 @@ class _Pace:
 
 def read_new(state: RunState, pace=lambda: None) -> None:
     """Reads what was appended to the run's event files since the last call; on finding damage,
-    reads the run again from the start keeping its data (`state.tensors`) and says it once.
-    `pace()` is called between records."""
-    for path in event_files.paths(state.folder):
+    reads the run again from the start keeping its data (`state.tensors`, replaced whole, so a
+    request never sees it half read) and says it once (`state.text`: what is skipped now; empty
+    again after a repair). `pace()` is called between records."""
+    if not _read_files(state.folder, state.files, state.tensors, pace):  # rewritten (`monitor.repair`)
+        # read again from the start; a run once damaged stays read from its files, since TensorBoard's
+        # Python loader keeps reading the file it had open, stuck at the damage, until it restarts
+        files, tensors = {}, RunTensors() if state.tensors is not None else None
+        _read_files(state.folder, files, tensors, pace)
+        state.files, state.tensors = files, tensors
+    if state.tensors is None and any(f.damage.records for f in state.files.values()):
+        files, tensors = {}, RunTensors()
+        _read_files(state.folder, files, tensors, pace)
+        state.files, state.tensors = files, tensors
+    skipped = {p: dataclasses.replace(f.damage, cut_short=False).describe()  # a cut end: still being written
+               for p, f in sorted(state.files.items()) if f.damage.records}
+    for path, text in skipped.items():
+        damage.say(path, text)  # once per file and process: the server's log
+    state.text = "; ".join(f"{os.path.basename(p)}: {t}" for p, t in skipped.items())
+
+
+def _read_files(folder: str, files: dict[str, _File], tensors: RunTensors | None, pace) -> bool:
+    """Reads each event file of `folder` on from where `files` says it was left, into `tensors` (when
+    given); False, having stopped, when a file was rewritten since (another inode, or shorter)."""
+    for path in event_files.paths(folder):
         stat = os.stat(path)
-        known = state.files.get(path)
-        if known is None or stat.st_ino != known.identity[0] or stat.st_size < known.identity[1]:
-            if known is not None:  # rewritten (`monitor.repair`): everything is read again
-                state.files.clear()
-                state.tensors, state.text = None, ""
-                return read_new(state, pace)
-            known = state.files[path] = _File(damage=event_files.Damage(path))
+        known = files.get(path)
+        if known is not None and (stat.st_ino != known.identity[0] or stat.st_size < known.identity[1]):
+            return False
+        if known is None:
+            known = files[path] = _File(damage=event_files.Damage(path))
         if known.identity == (stat.st_ino, stat.st_size):
             continue
         known.identity = (stat.st_ino, stat.st_size)
         for stop, data in event_files.events_from(path, known.offset, known.damage):
             pace()
             known.offset = stop
-            if data is not None and state.tensors is not None:
-                state.tensors.add(event_pb2.Event.FromString(data))
-        if known.damage.records and state.tensors is None:
-            state.files.clear()
-            state.tensors = RunTensors()
-            return read_new(state, pace)
-    skipped = {p: dataclasses.replace(f.damage, cut_short=False).describe()  # a cut end: still being written
-               for p, f in sorted(state.files.items()) if f.damage.records}
-    for path, text in skipped.items():
-        damage.say(path, text)  # once per file and process: the server's log
-    state.text = "; ".join(f"{os.path.basename(p)}: {t}" for p, t in skipped.items())
+            if data is not None and tensors is not None:
+                tensors.add(event_pb2.Event.FromString(data))
+    return True
