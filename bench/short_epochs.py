@@ -9,6 +9,7 @@ none, ...):
 - keras-tb: `fit` with Keras' own `TensorBoard(histogram_freq=1)`, for reference;
 - suite: `fit` with `monitoring_callbacks(...)` (every part on, its TensorBoard callback with
   histograms included), then `close_suite` inside the timed fit (every image on disk);
+- suite-cold: the same, without the drawing process's warm-up as it starts (as before it had one);
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
   before `monitor.drawing`), to compare the two in one run.
 
@@ -45,7 +46,7 @@ if str(ROOT) not in sys.path:
 
 from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
-WAYS = ("none", "keras-tb", "suite", "suite-thread")
+WAYS = ("none", "keras-tb", "suite", "suite-cold", "suite-thread")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
@@ -70,7 +71,8 @@ def worker(args) -> dict:
     if args.way.startswith("suite"):
         callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir))
         writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
-        writers.drawing.enabled = args.way == "suite"  # suite-thread: every picture drawn in this process
+        writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here
+        writers.drawing.warm_up = args.way != "suite-cold"  # suite-cold: the child does not warm up
     elif args.way == "keras-tb":
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
     cpu_start, start = time.process_time(), time.perf_counter()
@@ -109,7 +111,7 @@ def summarise(results: dict, epochs: int) -> list[dict]:
     for c, ways in results.items():
         none, tb = ways["none"], ways["keras-tb"]
         tb_ratios = [t["fit_s"] / n["fit_s"] for t, n in zip(tb, none, strict=True)]
-        for way in (w for w in WAYS if w.startswith("suite")):
+        for way in (w for w in WAYS if w.startswith("suite") and w in ways):
             suite = ways[way]
             fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
             val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
@@ -157,6 +159,8 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=0, help="default: the recipe's")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS),
+                   help="the ways compared (none and keras-tb are always run)")
     p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--way", help=argparse.SUPPRESS)
@@ -167,10 +171,11 @@ def main(argv=None) -> None:
     if args.worker:
         Path(args.worker_out).write_text(json.dumps(worker(args)))
         return
-    results: dict[int, dict[str, list]] = {c: {w: [] for w in WAYS} for c in args.classes}
+    ways = [w for w in WAYS if w in ("none", "keras-tb") or w in args.ways]
+    results: dict[int, dict[str, list]] = {c: {w: [] for w in ways} for c in args.classes}
     for r in range(args.repeats):  # repeats outermost: a slow spell of the machine hits every C alike
         for c in args.classes:
-            for way in WAYS:
+            for way in ways:
                 start = time.time()
                 results[c][way].append(run_worker(c, way, args))
                 print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "

@@ -53,9 +53,10 @@ class DrawingFailed(RuntimeError):
 class DrawingProcess:
     """The child that draws the suite's pictures; see the module docstring."""
 
-    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS):
+    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS, warm_up: bool = True):
         self.enabled = enabled
         self.niceness = niceness
+        self.warm_up = warm_up  # the child's `warm_up()` as it starts (False: for benchmarks)
         self.cpu_seconds = 0.0  # the child's CPU time spent drawing (as it reports)
         self.cpu_by_picture: dict[str, float] = {}  # the same by renderer (or function) name
         self.requests = 0
@@ -97,8 +98,9 @@ class DrawingProcess:
             return False
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(_child_path()))
         try:
+            mode = "warm" if self.warm_up else "cold"
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.drawing", str(self.niceness)], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, env=env, close_fds=True)
         except OSError as err:
             self._give_up(f"cannot start the drawing process ({err})")
@@ -219,8 +221,30 @@ def _read_exactly(pipe, size: int) -> bytes:
     return data
 
 
-def serve(niceness: int) -> None:
-    """The child's loop: read a request, draw, answer; exit when the pipe closes."""
+def warm_up() -> float:
+    """Draw two small throwaway pictures (a heatmap and a reliability diagram), so that what every
+    first picture pays once (fonts found and loaded, glyphs and text layout cached, the PNG encoder:
+    about 1 s of the 1.2 s a first heatmap took) is paid while the first epoch trains, not when
+    its pictures are due. Returns the CPU seconds it took."""
+    import numpy as np
+
+    from monitor.calibration import bin_statistics, reliability
+    from monitor.render.heatmap import confusion_heatmap
+    from monitor.render.reliability import reliability_png
+
+    start = time.process_time()
+    try:
+        confusion_heatmap(np.array([[5, 1], [2, 7]]), ["a", "b"], "warm-up")
+        confidence = np.linspace(0.3, 1.0, 20)
+        reliability_png(reliability(**bin_statistics(confidence, confidence > 0.6)), "warm-up")
+    except Exception:  # noqa: BLE001 - a real picture failing the same way is reported then
+        pass
+    return time.process_time() - start
+
+
+def serve(niceness: int, warm: bool = True) -> None:
+    """The child's loop: read a request, draw, answer; exit when the pipe closes. `warm`: first
+    `warm_up()`, while nobody waits (the child starts as training begins)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     try:
         os.nice(niceness)
@@ -230,6 +254,7 @@ def serve(niceness: int) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not garble the answers
     import monitor.render  # noqa: F401  (matplotlib and the renderers, while the first epoch trains)
 
+    unreported = warm_up() if warm else 0.0  # its CPU goes with the first answer: every second counted
     kept: dict[int, object] = {}
     while True:
         try:
@@ -243,7 +268,8 @@ def serve(niceness: int) -> None:
             answer = ("unreadable", f"{type(err).__name__}: {err}")
         else:
             answer = _draw(kept, key, factory, fargs, fkwargs, method, args, kwargs)
-        payload = pickle.dumps((*answer, time.process_time() - start), protocol=pickle.HIGHEST_PROTOCOL)
+        cpu, unreported = time.process_time() - start + unreported, 0.0
+        payload = pickle.dumps((*answer, cpu), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             pipe_out.write(_HEADER.pack(len(payload)) + payload)
             pipe_out.flush()
@@ -264,4 +290,5 @@ def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tup
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS)
+    serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS,
+          warm=sys.argv[2:3] != ["cold"])

@@ -58,6 +58,21 @@ def test_the_child_draws_the_same_bytes_as_this_process_epoch_after_epoch(drawin
     assert drawing.requests == 4 and drawing.cpu_seconds > 0
 
 
+def test_the_warm_up_as_the_child_starts_changes_no_picture():
+    warm, cold = DrawingProcess(), DrawingProcess(warm_up=False)
+    try:
+        rng = np.random.default_rng(1)
+        renderers = [d.renderer(ConfusionHeatmapRenderer, NAMES, normalized=False) for d in (warm, cold)]
+        for epoch in range(2):
+            cm = rng.integers(0, 40, (10, 10))
+            first, second = (r.render(cm, f"epoch {epoch}") for r in renderers)
+            assert first == second
+        assert warm.requests == cold.requests == 2
+    finally:
+        warm.close()
+        cold.close()
+
+
 def test_the_child_is_niced_and_never_loads_tensorflow(drawing):
     drawing.start()
     pid = drawing._process.pid
