@@ -7,7 +7,7 @@ from monitor import summaries
 from monitor.calibration import calibration_scalars, reliability
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
-from monitor.render.reliability import reliability_png
+from monitor.render.reliability import ReliabilityRenderer
 from monitor.runfiles import calibration_lines
 from monitor.tags import block_tag
 
@@ -30,6 +30,7 @@ class CalibrationCallback(ValidationSummaryCallback):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.ece: dict[int, float] = {}
+        self.diagram = self.renderer(ReliabilityRenderer)
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.calibration is None:
@@ -44,7 +45,7 @@ class CalibrationCallback(ValidationSummaryCallback):
             dashboard_summary.calibration_bins(**statistics, step=epoch, epochs_per_tag=self.epochs_per_tag)
             summaries.scalars(calibration_scalars(stats), epoch)
             calibration_lines.append(run_dir, epoch, statistics, stats)
-            png = self.drawn(reliability_png)(stats, title)
+            png = self.diagram.render(stats, title)
             summaries.png_image(block_tag("calibration/reliability", epoch, self.epochs_per_tag), png, epoch)
 
         self.submit(work)
