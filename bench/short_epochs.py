@@ -11,7 +11,9 @@ none, ...):
   histograms included), then `close_suite` inside the timed fit (every image on disk);
 - suite-cold: the same, without the drawing process's warm-up as it starts (as before it had one);
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
-  before `monitor.drawing`), to compare the two in one run.
+  before `monitor.drawing`), to compare the two in one run;
+- suite-no-pictures: a diagnostic: the suite with every picture answered at once by a blank pixel
+  (the dashboard's thumbnails still drawn): what everything but drawing the pictures costs.
 
 Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
 (each repeat's suite fit over the none fit run next to it):
@@ -46,7 +48,7 @@ if str(ROOT) not in sys.path:
 
 from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
-WAYS = ("none", "keras-tb", "suite", "suite-cold", "suite-thread")
+WAYS = ("none", "keras-tb", "suite", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
@@ -73,6 +75,8 @@ def worker(args) -> dict:
         writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
         writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here
         writers.drawing.warm_up = args.way != "suite-cold"  # suite-cold: the child does not warm up
+        if args.way == "suite-no-pictures":
+            _draw_no_pictures(writers.drawing)
     elif args.way == "keras-tb":
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
     cpu_start, start = time.process_time(), time.perf_counter()
@@ -88,6 +92,22 @@ def worker(args) -> dict:
                 "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
                 "drawing_cpu_s": getattr(writers, "drawing_cpu_seconds", None), "failed": writers.failed}
     return out
+
+
+def _draw_no_pictures(drawing) -> None:
+    """A diagnostic, for this benchmark only: every picture comes back at once as one blank pixel
+    (the dashboard's thumbnails are still drawn: they are data), so the suite does everything else
+    it does: what the suite costs with pictures that cost nothing."""
+    from monitor.render.images import thumbnail_pngs
+
+    blank = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                          "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d69e8d0000000049454e44ae426082")
+    real = drawing.call
+
+    def call(key, factory, *args):
+        return real(key, factory, *args) if factory is thumbnail_pngs else blank
+
+    drawing.call = call
 
 
 def run_worker(num_classes: int, way: str, args) -> dict:
