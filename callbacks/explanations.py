@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -77,23 +78,56 @@ class ExplanationsCallback(ValidationSummaryCallback):
         self.last: Explanations | None = None
         self.seconds_explaining = 0.0  # Grad-CAM passes, on the training thread
         self.seconds_rendering = 0.0  # drawing and writing, on the background thread
+        self._building = threading.Lock()  # the first epoch's tracing thread, or the epoch-end pass
+        self._tracing: threading.Thread | None = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.writers.active and self.off is None and self.cam is None:
+            self._tracing = threading.Thread(target=self._trace_while_training, name="gradcam-trace",
+                                             daemon=True)
+            self._tracing.start()
+
+    def on_train_end(self, logs=None):
+        if self._tracing is not None:  # a fit shorter than the tracing: it ends before fit returns
+            self._tracing.join()
+            self._tracing = None
+        super().on_train_end(logs)
+
+    def _trace_while_training(self) -> None:
+        """Build the model's Grad-CAM and trace its pass on one blank image while the first epoch
+        trains (about 0.6 s that the first epoch's end would otherwise spend on the training
+        thread). Quiet: whatever fails here is tried again, and said, at the epoch's end."""
+        with self._building:
+            try:
+                layer = spatial_layer(self.model, self.explain_layer, self.output)
+                cam = GradCam(self.model, layer, self.output)
+                cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]))
+            except Exception:  # noqa: BLE001
+                return
+            if self.cam is None and self.off is None:
+                self.cam, self._cam_model = cam, self.model
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.multi_label is not None:  # no single predicted class to explain
             return
         batch = explained_batch(state, min(self.grid_size, max_items(2)), MAX_EXPLAINED_MISTAKES)
-        if batch is None or self._explainer() is None:
+        if batch is None:
             return
         start = time.perf_counter()
+        with self._building:  # a first epoch shorter than the tracing waits for it here
+            cam = self._explainer()
+        if cam is None:
+            return
         try:
-            maps = self.cam.maps(batch["images"], batch["classes"])
+            maps = cam.maps(batch["images"], batch["classes"])
         except Exception as err:  # noqa: BLE001 - explanations are never worth stopping training for
             self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
             return
         finally:
             self.seconds_explaining += time.perf_counter() - start
         k = len(batch["records"])
-        self.last = Explanations(epoch, self.cam.layer.name, self.cam.score, batch["records"], maps[:k],
+        self.last = Explanations(epoch, cam.layer.name, cam.score, batch["records"], maps[:k],
                                  batch["grid_slots"], state.sample_positions[batch["grid_slots"]],
                                  batch["classes"][k:, 0], maps[k:, 0])
         last, binary, title = self.last, state.binary_threshold is not None, self.epoch_title(epoch)

@@ -174,6 +174,11 @@ class GradCam:
         self._input = (tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
         self._functions: dict[int, object] = {}  # one traced pass per number of classes per image
 
+    @property
+    def input_shape(self) -> tuple:
+        """The model's input shape, less the batch dimension."""
+        return self._input[0]
+
     def maps(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """(N, K, h, w) float32 maps of images (N, H, W, Ch) for classes (N, K) int, -1 = none
         (its map is zeros); each map divided by its maximum (zeros where it is 0)."""
