@@ -100,8 +100,7 @@ class ExplanationsCallback(ValidationSummaryCallback):
         thread). Quiet: whatever fails here is tried again, and said, at the epoch's end."""
         with self._building:
             try:
-                layer = spatial_layer(self.model, self.explain_layer, self.output)
-                cam = GradCam(self.model, layer, self.output)
+                cam = self._build_cam()
                 cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]))
             except Exception:  # noqa: BLE001
                 return
@@ -145,12 +144,13 @@ class ExplanationsCallback(ValidationSummaryCallback):
         """The model's Grad-CAM, built at its first validated epoch; None when turned off."""
         if self.off is None and (self.cam is None or self._cam_model is not self.model):
             try:
-                self.cam = GradCam(self.model, spatial_layer(self.model, self.explain_layer, self.output),
-                                   self.output)
-                self._cam_model = self.model
+                self.cam, self._cam_model = self._build_cam(), self.model
             except Exception as err:  # noqa: BLE001 - a model we cannot explain still trains
                 self._turn_off(str(err))
         return None if self.off is not None else self.cam
+
+    def _build_cam(self) -> GradCam:
+        return GradCam(self.model, spatial_layer(self.model, self.explain_layer, self.output), self.output)
 
     def _turn_off(self, why: str) -> None:
         self.off, self.cam = why, None

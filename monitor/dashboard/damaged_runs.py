@@ -77,9 +77,9 @@ class RunTensors:
 
 @dataclass
 class _File:
+    damage: event_files.Damage  # what was skipped so far
     identity: tuple = ()  # (inode, size) when last read
     offset: int = 0  # where the next unread record starts
-    damage: event_files.Damage | None = None
 
 
 @dataclass
@@ -197,7 +197,7 @@ def _read_files(folder: str, files: dict[str, _File], tensors: RunTensors | None
         if known is not None and (stat.st_ino != known.identity[0] or stat.st_size < known.identity[1]):
             return False
         if known is None:
-            known = files[path] = _File(damage=event_files.Damage(path))
+            known = files[path] = _File(event_files.Damage(path))
         if known.identity == (stat.st_ino, stat.st_size):
             continue
         known.identity = (stat.st_ino, stat.st_size)

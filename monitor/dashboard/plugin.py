@@ -54,6 +54,7 @@ serves every intact epoch, and `runs` says what was skipped.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import mimetypes
 import posixpath
@@ -204,7 +205,7 @@ class TrainingMonitorPlugin(base_plugin.TBPlugin):
         for (run, split), entry in series.items():  # a new epoch: its whole-run answer, before a page asks
             if entry["confusion"]:
                 self._answers.warm(self._matrices_key(experiment, run, split, -1, entry),
-                                   lambda a=(ctx, experiment, run, split, entry, -1): self._matrices(*a))
+                                   functools.partial(self._matrices, ctx, experiment, run, split, entry, -1))
         runs = [{"run": run, "split": split, "head": entry["head"], "binary": entry["head"] == "binary",
                  "classes": len(entry["class_names"] or []), "epochs": entry["max_step"] + 1,
                  "last_step": entry["max_step"], "last_wall_time": entry["max_wall_time"],
