@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
+from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
+from bench.timing import run_in_worker  # noqa: E402
 
 WAYS = ("none", "keras-tb", "suite", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
@@ -71,27 +72,58 @@ def worker(args) -> dict:
     callbacks: list = []
     writers = None
     if args.way.startswith("suite"):
-        callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir))
-        writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))
-        writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here
-        writers.drawing.warm_up = args.way != "suite-cold"  # suite-cold: the child does not warm up
-        if args.way == "suite-no-pictures":
-            _draw_no_pictures(writers.drawing)
+        callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir),
+                                         **json.loads(args.suite_kwargs))
+        writers = next((cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback)), None)
+        if writers is not None:
+            writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here
+            writers.drawing.warm_up = args.way != "suite-cold"  # suite-cold: the child does not warm up
+            if args.way == "suite-no-pictures":
+                _draw_no_pictures(writers.drawing)
     elif args.way == "keras-tb":
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
-    cpu_start, start = time.process_time(), time.perf_counter()
-    model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
-              batch_size=batch_size, epochs=args.epochs, verbose=0,
-              callbacks=[validation_timer(val_seconds), *callbacks])
-    if args.way.startswith("suite"):
-        close_suite(callbacks)
-    out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
-           "val_s": val_seconds}
+    hooks = _time_hooks(callbacks)
+    with GilWaitSampler() as gil:
+        cpu_start, start = time.process_time(), time.perf_counter()
+        model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
+                  batch_size=batch_size, epochs=args.epochs, verbose=0,
+                  callbacks=[validation_timer(val_seconds), *callbacks])
+        if args.way.startswith("suite"):
+            close_suite(callbacks)
+        out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
+               "val_s": val_seconds}
+    out |= {"gil_wait_s": gil.wait_s, "gil_samples": gil.samples, "gil_switches": gil.switches,
+            "gil_why": gil.why, "hooks_epoch_s": sum(hooks[h] for h in EPOCH_HOOKS),
+            "hooks_once_s": sum(hooks[h] for h in ONCE_HOOKS)}
     if writers is not None:
         out |= {"training_thread_s": seconds_on_training_thread(callbacks),
                 "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
                 "drawing_cpu_s": getattr(writers, "drawing_cpu_seconds", None), "failed": writers.failed}
     return out
+
+
+EPOCH_HOOKS = ("on_epoch_begin", "on_test_begin", "on_test_end", "on_epoch_end")
+ONCE_HOOKS = ("on_train_begin", "on_train_end")  # on_train_end: waiting for the last pictures
+
+
+def _time_hooks(callbacks) -> dict[str, float]:
+    """Wrap the epoch-level hooks of `callbacks` (the suite's, its TensorBoard callback included)
+    with timers; returns the seconds spent in each hook, summed over callbacks, as they run."""
+    spent = dict.fromkeys(EPOCH_HOOKS + ONCE_HOOKS, 0.0)
+
+    def timed(hook, name):
+        def call(*a, **k):
+            start = time.perf_counter()
+            try:
+                return hook(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - start
+        return call
+
+    for callback in callbacks:
+        for name in spent:
+            setattr(callback, name, timed(getattr(callback, name), name))
+    return spent
 
 
 def _draw_no_pictures(drawing) -> None:
@@ -113,7 +145,8 @@ def _draw_no_pictures(drawing) -> None:
 def run_worker(num_classes: int, way: str, args) -> dict:
     return run_in_worker(__file__, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
                                     "--train", str(args.train), "--val", str(args.val), "--epochs",
-                                    str(args.epochs), "--batch-size", str(args.batch_size or 0)],
+                                    str(args.epochs), "--batch-size", str(args.batch_size or 0),
+                                    "--suite-kwargs", args.suite_kwargs],
                          f"{way} C={num_classes}")
 
 
@@ -148,25 +181,58 @@ def summarise(results: dict, epochs: int) -> list[dict]:
                 "cpu_ratio": statistics.median(cpu_ratios),
                 "thread_ms_per_epoch": 1000 * statistics.median(r["training_thread_s"] for r in suite)
                 / epochs,
+                "hooks_ms_per_epoch": 1000 * statistics.median(r["hooks_epoch_s"] for r in suite) / epochs,
+                "tb_hooks_ms_per_epoch": 1000 * statistics.median(r["hooks_epoch_s"] for r in tb) / epochs,
+                "hooks_once_s": statistics.median(r["hooks_once_s"] for r in suite),
+                **_gil_figures(suite, none, epochs),
                 "gil_bound_s_per_epoch": statistics.median(r["background_cpu_s"] for r in suite) / epochs,
                 "drawing_cpu_s_per_epoch": statistics.median(drawing) / epochs if drawing else None,
                 "failed": [r["failed"] for r in suite if r.get("failed")]})
     return rows
 
 
+def _gil_figures(suite: list[dict], none: list[dict], epochs: int) -> dict:
+    """The training thread's GIL wait (ms per epoch) with the suite, without, and the median of
+    the per-repeat differences; GIL hand-overs per epoch, both ways."""
+    pairs = [(s, n) for s, n in zip(suite, none, strict=True)
+             if s.get("gil_wait_s") is not None and n.get("gil_wait_s") is not None]
+    if not pairs:
+        return {"gil_wait_ms_per_epoch": None, "gil_wait_none_ms_per_epoch": None,
+                "gil_wait_added_ms_per_epoch": None, "gil_wait_added_spread": "",
+                "gil_switches_per_epoch": None, "gil_switches_none_per_epoch": None}
+    added = [1000 * (s["gil_wait_s"] - n["gil_wait_s"]) / epochs for s, n in pairs]
+    per_epoch_ms = 1000 / epochs
+    return {"gil_wait_ms_per_epoch": per_epoch_ms * statistics.median(s["gil_wait_s"] for s, _ in pairs),
+            "gil_wait_none_ms_per_epoch": per_epoch_ms * statistics.median(n["gil_wait_s"] for _, n in pairs),
+            "gil_wait_added_ms_per_epoch": statistics.median(added), "gil_wait_added_spread": _spread(added),
+            "gil_switches_per_epoch": statistics.median(s["gil_switches"] for s, _ in pairs) / epochs,
+            "gil_switches_none_per_epoch": statistics.median(n["gil_switches"] for _, n in pairs) / epochs}
+
+
+def _ms(value) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| classes | way | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
-             "| val pass suite / none (spread) | CPU suite / none | training thread ms/epoch "
-             "| suite threads' CPU s/epoch (GIL bound) | drawing process CPU s/epoch |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| val pass suite / none (spread) | CPU suite / none | training thread in the suite's hooks "
+             "ms/epoch (keras-tb's) | once: train begin + end s | GIL wait ms/epoch: suite, none "
+             "(added, spread) | GIL hand-overs /epoch: suite, none | suite threads' CPU s/epoch "
+             "| drawing process CPU s/epoch |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         drawing = "—" if r["drawing_cpu_s_per_epoch"] is None else f"{r['drawing_cpu_s_per_epoch']:.3f}"
+        switches = ("—" if r["gil_switches_per_epoch"] is None
+                    else f"{r['gil_switches_per_epoch']:.0f}, {r['gil_switches_none_per_epoch']:.0f}")
         lines.append(
             f"| {r['classes']} | {r['way']} | {r['fit_none_s']:.2f} "
             f"| {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
             f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}) "
             f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) | {r['cpu_ratio']:.3f} "
-            f"| {r['thread_ms_per_epoch']:.1f} | {r['gil_bound_s_per_epoch']:.3f} | {drawing} |")
+            f"| {r['hooks_ms_per_epoch']:.1f} ({r['tb_hooks_ms_per_epoch']:.1f}) | {r['hooks_once_s']:.2f} "
+            f"| {_ms(r['gil_wait_ms_per_epoch'])}, {_ms(r['gil_wait_none_ms_per_epoch'])} "
+            f"(**{_ms(r['gil_wait_added_ms_per_epoch'])}**, {r['gil_wait_added_spread']}) | {switches} "
+            f"| {r['gil_bound_s_per_epoch']:.3f} | {drawing} |")
     return "\n".join(lines)
 
 
@@ -182,6 +248,9 @@ def main(argv=None) -> None:
     p.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS),
                    help="the ways compared (none and keras-tb are always run)")
     p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
+    p.add_argument("--suite-kwargs", default="{}",
+                   help="diagnostic: keyword arguments (JSON) for monitoring_callbacks, e.g. "
+                   '\'{"tensorboard": false, "explanations": false}\' (default: none)')
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--way", help=argparse.SUPPRESS)
     p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)

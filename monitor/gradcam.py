@@ -188,7 +188,7 @@ class GradCam:
         k = classes.shape[1]
         if k not in self._functions:  # any number of images: traced once
             shape, dtype = self._input
-            self._functions[k] = tf.function(self._compute, input_signature=[
+            self._functions[k] = tf.function(self._compute, autograph=False, input_signature=[
                 tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)])
         with self.strategy.scope():
             maps = self._functions[k](tf.cast(images, self._input[1]), tf.constant(classes, tf.int32)).numpy()

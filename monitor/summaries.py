@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
+from monitor import histograms
 from monitor.render import png_size
 
 
@@ -48,3 +50,13 @@ def pr_curve(tag: str, counts: dict[str, np.ndarray], step: int) -> None:
     )
     pb.value[0].tag = tag  # raw_data_pb appends "/pr_curves"; keep the tag we document
     tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=step)
+
+
+def histogram(name: str, values, step: int) -> None:
+    """`tf.summary.histogram(name, values, step)`, the buckets computed in numpy
+    (`monitor.histograms`): the same tag and data, without TensorBoard's per-call TF ops."""
+    summary_scope = getattr(tf.summary.experimental, "summary_scope", None) or tf.summary.summary_scope
+    with summary_scope(name, "histogram_summary") as (tag, _):
+        metadata = histogram_metadata.create_summary_metadata(display_name=None, description=None)
+        table = tf.constant(histograms.buckets(values), tf.float64)
+        tf.summary.write(tag, table, step=step, metadata=metadata)
