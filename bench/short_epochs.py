@@ -8,7 +8,10 @@ none, ...):
 - none: `fit` with no callbacks (the issue's "plain");
 - keras-tb: `fit` with Keras' own `TensorBoard(histogram_freq=1)`, for reference;
 - suite: `fit` with `monitoring_callbacks(...)` (every part on, its TensorBoard callback with
-  histograms included), then `close_suite` inside the timed fit (every image on disk);
+  histograms included, the default picture budget), then `close_suite` inside the timed fit
+  (every image on disk);
+- suite-every-epoch: the same with `picture_budget=0`: every epoch's pictures drawn (as before the
+  budget);
 - suite-cold: the same, without the drawing process's warm-up as it starts (as before it had one);
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
   before `monitor.drawing`), to compare the two in one run;
@@ -20,10 +23,15 @@ Per C it prints medians over the repeats, with the spread (min-max) of the per-r
 
 - whole fit seconds and suite/none (also keras-tb/none);
 - validation-pass seconds (median over epochs 2..E: the first one traces) and suite/none;
-- the suite's training-thread ms per epoch (its callbacks' epoch hooks, timed around them);
-- the seconds the suite's in-process threads held the CPU per epoch: an upper bound on the time
-  they can have held the GIL away from the training thread (a thread runs Python, and so holds
-  the GIL, only while it is on a CPU; C code that releases the GIL makes the bound loose);
+- the training thread's ms per epoch in the suite's epoch-level hooks (every suite callback, its
+  TensorBoard callback included, timed around each hook by this benchmark), and for reference the
+  same for Keras' own callback; apart, the seconds once in on_train_begin and on_train_end (the
+  latter waits for the last epoch's pictures);
+- the training thread's GIL waits in ms per epoch, with the suite and without (`bench/gil_wait.py`:
+  a sampler process reads the thread's state about every millisecond; it runs in every way), and
+  the interpreter's count of GIL hand-overs per epoch;
+- the seconds the suite's in-process threads held the CPU per epoch (the writer thread; an upper
+  bound on how long they can have held the GIL);
 - the drawing process's CPU seconds per epoch (its own interpreter: no GIL of the training
   process), when the suite draws in one;
 - the process's total CPU seconds, suite/none.
@@ -49,7 +57,7 @@ if str(ROOT) not in sys.path:
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
 from bench.timing import run_in_worker  # noqa: E402
 
-WAYS = ("none", "keras-tb", "suite", "suite-cold", "suite-thread", "suite-no-pictures")
+WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
@@ -72,8 +80,10 @@ def worker(args) -> dict:
     callbacks: list = []
     writers = None
     if args.way.startswith("suite"):
-        callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir),
-                                         **json.loads(args.suite_kwargs))
+        options = json.loads(args.suite_kwargs)
+        if args.way == "suite-every-epoch":
+            options["picture_budget"] = 0
+        callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir), **options)
         writers = next((cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback)), None)
         if writers is not None:
             writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here

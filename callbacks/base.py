@@ -37,6 +37,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         self.every_n_epochs = every_n_epochs
         self.epochs_per_tag = epochs_per_tag
         self.seconds_on_training_thread = 0.0
+        self._pictures = True  # whether the epoch being written gets its pictures (the picture budget)
 
     def on_train_begin(self, logs=None):
         try:
@@ -53,6 +54,8 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         try:
             state = self.source.state_for(epoch)
             if state is not None:
+                total, due = (self.params or {}).get("epochs"), getattr(self.writers, "pictures_due", None)
+                self._pictures = due is None or due(epoch, last=total is None or epoch + 1 >= total)
                 self.write(epoch, state)
         except Exception as err:  # noqa: BLE001 - the suite must never stop training
             self.writers.fail(f"{type(self).__name__} at epoch {epoch + 1}", err)
@@ -67,14 +70,21 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         drawing = getattr(self.writers, "drawing", None)
         return factory(*args, **kwargs) if drawing is None else drawing.renderer(factory, *args, **kwargs)
 
-    def drawn(self, fn):
-        """`fn`, a picture function of `monitor.render` (arrays in, PNG out), run in the drawing process."""
+    def drawn(self, fn, picture: bool = True):
+        """`fn`, a picture function of `monitor.render` (arrays in, PNG out), run in the drawing process
+        (`picture=False`: data, such as the dashboard's thumbnails, drawn in every epoch)."""
         drawing = getattr(self.writers, "drawing", None)
-        return fn if drawing is None else drawing.function(fn)
+        return fn if drawing is None else drawing.function(fn, picture=picture)
 
     def submit(self, work, what: str | None = None) -> None:
-        """Queue `work` for the background thread, writing into the suite's directory."""
-        self.writers.submit(SUITE_DIR, work, what=what or f"{type(self).__name__} rendering/writing")
+        """Queue `work` for the background thread, writing into the suite's directory; in an epoch
+        whose pictures the budget skips, every picture it asks for is None (`summaries.png_image`
+        writes nothing for it)."""
+        drawing = getattr(self.writers, "drawing", None)
+        if not self._pictures and drawing is not None:
+            work = drawing.without_pictures(work)
+        self.writers.submit(SUITE_DIR, work, what=what or f"{type(self).__name__} rendering/writing",
+                            pictures=self._pictures)
 
     def epoch_title(self, epoch: int) -> str:
         total = (self.params or {}).get("epochs")

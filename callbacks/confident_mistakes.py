@@ -58,8 +58,9 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
         binary = state.binary_threshold is not None
 
         def work() -> None:
+            thumbnails = self.drawn(thumbnail_pngs, picture=False)  # data: drawn in every epoch
             dashboard_summary.confident_mistakes(
-                records, self.drawn(thumbnail_pngs)(images, len(records), self.display_transform), step=epoch,
+                records, thumbnails(images, len(records), self.display_transform), step=epoch,
                 epochs_per_tag=self.epochs_per_tag)
             n = min(self.grid_size, len(records))
             if n and images is not None:

@@ -20,6 +20,7 @@ from callbacks.prediction_grid import PredictionGridCallback
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.limits import ALARM_LIMITS, AlarmLimits
 from monitor.names import check_class_names
+from monitor.picture_budget import PictureBudget
 from monitor.settings import SuiteOptions
 from monitor.writers import SummaryWriters
 
@@ -94,6 +95,7 @@ def monitoring_callbacks(
         raise ValueError(f"Invalid value for argument `histogram_freq`. Received: {histogram_freq=}")
     o = replace(options or SuiteOptions(), **option_values).validate()
     writers = writers or SummaryWriters(logdir)
+    writers.pictures = PictureBudget(o.picture_budget)
     capture = ValidationCaptureCallback(len(class_names), sample_slots=max(o.grid_size, o.probability_images),
                                         from_logits=from_logits, mistakes=o.mistakes, threshold=o.threshold,
                                         output=output, head=o.head)

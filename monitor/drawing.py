@@ -57,7 +57,8 @@ class DrawingProcess:
         self.enabled = enabled
         self.niceness = niceness
         self.warm_up = warm_up  # the child's `warm_up()` as it starts (False: for benchmarks)
-        self.cpu_seconds = 0.0  # the child's CPU time spent drawing (as it reports)
+        self.cpu_seconds = 0.0  # CPU time spent drawing (as the child reports it), its warm-up included
+        self.picture_cpu_seconds = 0.0  # the same without the warm-up: what the pictures cost
         self.cpu_by_picture: dict[str, float] = {}  # the same by renderer (or function) name
         self.requests = 0
         self._process: subprocess.Popen | None = None
@@ -67,6 +68,7 @@ class DrawingProcess:
         self._here: set = set()  # keys (or functions) the child could not unpickle: drawn here
         self._said = False
         self._ending = None  # weakref.finalize ending the child
+        self._skipping = threading.local()  # `.on`: this thread's pictures are not drawn
 
     # -- proxies -----------------------------------------------------------
     def renderer(self, factory, *args, **kwargs) -> RemoteRenderer:
@@ -74,12 +76,31 @@ class DrawingProcess:
         `render*` methods draw in the child."""
         return RemoteRenderer(self, next(self._keys), factory, args, kwargs)
 
-    def function(self, fn):
-        """`fn` (a module-level function returning PNG bytes), called in the child."""
+    def function(self, fn, picture: bool = True):
+        """`fn` (a module-level function returning PNG bytes), called in the child. `picture=False`:
+        what it draws is data (the dashboard's thumbnails), drawn even where pictures are skipped."""
         def call(*args, **kwargs):
+            if picture and self.skipping:
+                return None
             return self.call(None, fn, (), {}, None, args, kwargs)
         call.__name__ = getattr(fn, "__name__", "draw")
         return call
+
+    @property
+    def skipping(self) -> bool:
+        """Whether pictures asked for on this thread now are skipped (answered None)."""
+        return getattr(self._skipping, "on", False)
+
+    def without_pictures(self, work):
+        """`work`, run so that every picture it asks for is answered None (not drawn): for an
+        epoch whose pictures the budget skips (`monitor.picture_budget`)."""
+        def run():
+            self._skipping.on = True
+            try:
+                return work()
+            finally:
+                self._skipping.on = False
+        return run
 
     # -- the child -----------------------------------------------------------
     def start(self) -> None:
@@ -131,9 +152,8 @@ class DrawingProcess:
         pipe_in, pipe_out = self._process.stdin, self._process.stdout
         pipe_in.write(_HEADER.pack(len(payload)) + payload)
         pipe_in.flush()
-        status, value, cpu = pickle.loads(_read_exactly(pipe_out, _read_size(pipe_out)))
-        self.cpu_seconds += cpu
-        self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu
+        status, value, cpu, warm_up_cpu = pickle.loads(_read_exactly(pipe_out, _read_size(pipe_out)))
+        self._count(name, cpu, warm_up_cpu)
         self.requests += 1
         if status == "unreadable":
             raise _Unreadable(value)
@@ -141,12 +161,21 @@ class DrawingProcess:
             raise DrawingFailed(value)
         return value
 
+    def _count(self, name: str, cpu: float, warm_up_cpu: float = 0.0) -> None:
+        self.cpu_seconds += cpu + warm_up_cpu
+        self.picture_cpu_seconds += cpu
+        self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu + warm_up_cpu
+
     def _draw_here(self, key, factory, fargs, fkwargs, method, args, kwargs):
-        if key is None:
-            return factory(*args, **kwargs)
-        if key not in self._local:
-            self._local[key] = factory(*fargs, **fkwargs)
-        return getattr(self._local[key], method)(*args, **kwargs)
+        start = time.thread_time()
+        try:
+            if key is None:
+                return factory(*args, **kwargs)
+            if key not in self._local:
+                self._local[key] = factory(*fargs, **fkwargs)
+            return getattr(self._local[key], method)(*args, **kwargs)
+        finally:
+            self._count(getattr(factory, "__name__", str(factory)), time.thread_time() - start)
 
     def _give_up(self, why: str) -> None:
         self.enabled = False
@@ -182,6 +211,8 @@ class RemoteRenderer:
             raise AttributeError(method)
 
         def call(*args, **kwargs):
+            if self._drawing.skipping:
+                return None
             return self._drawing.call(self._key, self._factory, self._args, self._kwargs, method, args,
                                       kwargs)
         return call
@@ -254,7 +285,7 @@ def serve(niceness: int, warm: bool = True) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not garble the answers
     import monitor.render  # noqa: F401  (matplotlib and the renderers, while the first epoch trains)
 
-    unreported = warm_up() if warm else 0.0  # its CPU goes with the first answer: every second counted
+    warm_up_cpu = warm_up() if warm else 0.0  # its CPU goes with the first answer: every second counted
     kept: dict[int, object] = {}
     while True:
         try:
@@ -268,8 +299,9 @@ def serve(niceness: int, warm: bool = True) -> None:
             answer = ("unreadable", f"{type(err).__name__}: {err}")
         else:
             answer = _draw(kept, key, factory, fargs, fkwargs, method, args, kwargs)
-        cpu, unreported = time.process_time() - start + unreported, 0.0
-        payload = pickle.dumps((*answer, cpu), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((*answer, time.process_time() - start, warm_up_cpu),
+                               protocol=pickle.HIGHEST_PROTOCOL)
+        warm_up_cpu = 0.0
         try:
             pipe_out.write(_HEADER.pack(len(payload)) + payload)
             pipe_out.flush()

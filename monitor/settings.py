@@ -14,6 +14,7 @@ from monitor.data import CLASS_NAMES, DATASETS
 from monitor.distribution import STRATEGIES, tf_config_task
 from monitor.errors import MonitorError
 from monitor.limits import EPOCHS_PER_TAG
+from monitor.picture_budget import PICTURE_BUDGET
 from monitor.recipes import MODELS, RECIPES, recipe
 
 HEADS = ("auto", "single_label", "binary", "multi_label")  # SuiteOptions.head
@@ -50,6 +51,13 @@ class SuiteOptions:
     explanations: bool = setting(True, "Grad-CAM heat maps of the most confident mistakes and the prediction "
                                  "grid: the explanations/ images, the dashboard's maps, a report section")
     every_n_epochs: int = setting(1, "write the suite every N epochs (epochs 1, 1+N, ...)", check=POSITIVE)
+    picture_budget: float = setting(
+        PICTURE_BUDGET, "share of the machine's CPU (its cores x the training time) the suite's pictures "
+        "may take: an epoch gets its TensorBoard images while drawing stays within it, the first and last "
+        "epoch always; every epoch's numbers and dashboard data are written whatever it is. "
+        "0 = pictures every epoch",
+        check=(lambda v: not isinstance(v, bool) and isinstance(v, int | float) and 0 <= v <= 1,
+               "a number from 0 (pictures every epoch) to 1"), metavar="SHARE")
     grid_size: int = setting(18, "images in the prediction grid (0: none)", check=OFF_OR_POSITIVE)
     grid_columns: int = setting(6, "columns of the prediction grid", check=POSITIVE)
     probability_images: int = setting(4, "images shown beside their class-probability bars (0: none)",

@@ -18,7 +18,10 @@ from monitor import histograms
 from monitor.render import png_size
 
 
-def png_image(tag: str, png: bytes, step: int, description: str | None = None) -> None:
+def png_image(tag: str, png: bytes | None, step: int, description: str | None = None) -> None:
+    """The image plugin's PNG summary; nothing for `png` None (a picture the budget skipped)."""
+    if png is None:
+        return
     width, height = png_size(png)
     tensor = tf.constant([str(width), str(height), png], dtype=tf.string)
     metadata = image_metadata.create_summary_metadata(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 import time
 import warnings
@@ -29,6 +30,7 @@ import tensorflow as tf
 
 from monitor import storage
 from monitor.drawing import DrawingProcess
+from monitor.picture_budget import PictureBudget
 
 
 class SummaryWriters:
@@ -67,6 +69,9 @@ class SummaryWriters:
         # Renderers come from here (`drawing.renderer(...)`); drawn in a child process unless
         # `drawing_process=False` or without a background thread (then drawn where asked).
         self.drawing = DrawingProcess(enabled=background and drawing_process)
+        self.pictures = PictureBudget()  # which epochs get pictures (`monitor.picture_budget`)
+        self._said_skipping = False
+        self._picture_work = 0  # queued tasks that draw pictures, not done yet
 
     @property
     def drawing_cpu_seconds(self) -> float:
@@ -74,9 +79,26 @@ class SummaryWriters:
         return self.drawing.cpu_seconds
 
     def prepare(self) -> None:
-        """Start the drawing process now, so its imports overlap the first epoch (chief only)."""
+        """Training begins: start the drawing process now, so its imports overlap the first epoch
+        (chief only), and the picture budget's clock."""
+        self.pictures.start(time.monotonic())
         if self.active and self._background:
             self.drawing.start()
+
+    def pictures_due(self, epoch: int, last: bool) -> bool:
+        """Whether `epoch`'s pictures are drawn (`monitor.picture_budget`; the same answer for every
+        callback asking about one epoch)."""
+        due = self.pictures.due(epoch, last=last, spent_cpu_s=self.drawing.picture_cpu_seconds,
+                                now=time.monotonic(), behind=self._picture_work > 0)
+        if not due and not self._said_skipping and self.active:
+            self._said_skipping = True
+            b = self.pictures
+            print(f"monitor: drawing every epoch's pictures would take more than {b.share:.0%} of this "
+                  f"machine's {b.cores} CPU(s) while training, so from epoch {epoch + 1} on the suite draws "
+                  "TensorBoard images at the epochs that keep it within that (the first and last always); "
+                  "every epoch's numbers and dashboard data are written. picture_budget=0 "
+                  "(train.py --picture-budget 0) draws every epoch.", file=sys.stderr, flush=True)
+        return due
 
     @property
     def active(self) -> bool:
@@ -103,17 +125,29 @@ class SummaryWriters:
                 self._close_at_exit()
             return self._writers[path]
 
-    def submit(self, subdir: str, work: Callable[[], None], what: str = "writing summaries") -> None:
-        """Run `work()` with `subdir`'s writer as default; flushes afterwards.
+    def submit(self, subdir: str, work: Callable[[], None], what: str = "writing summaries",
+               pictures: bool = False) -> None:
+        """Run `work()` with `subdir`'s writer as default; flushes afterwards. `pictures`: it draws
+        pictures (counted until done, for the picture budget).
 
         Does nothing once writing is off; a failure of `work` turns it off.
         """
         if not self.active:
             return
+        if pictures:
+            with self._lock:
+                self._picture_work += 1
 
         def task() -> None:
-            if not self.active:
-                return
+            try:
+                if self.active:
+                    run()
+            finally:
+                if pictures:
+                    with self._lock:
+                        self._picture_work -= 1
+
+        def run() -> None:
             start, cpu_start = time.perf_counter(), time.thread_time()
             try:
                 writer = self.writer(subdir)

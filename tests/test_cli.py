@@ -198,7 +198,7 @@ def test_ctrl_c_keeps_every_finished_epoch(tmp_path, synthetic_data_dir):
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "train.py"), "--model", "simple", "--dataset", "mnist",
          "--limit", "300", "--epochs", "200", "--logdir", str(tmp_path), "--run-name", "r",
-         "--data-dir", str(synthetic_data_dir)],
+         "--data-dir", str(synthetic_data_dir), "--picture-budget", "0"],  # every finished epoch's images
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     matrices = tmp_path / "r" / "validation_confusion_matrices.jsonl"
     deadline = time.time() + 240

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = None  # the synthetic data's folder, set for every test by `_synthetic_data`
 EPOCHS = 4
 BATCHES = 27  # 1,200 images, 30% held out: 840 / batch 32
-ARGS = ["--model", "simple", "--dataset", "mnist", "--limit", "1200", "--epochs", str(EPOCHS)]
+ARGS = ["--model", "simple", "--dataset", "mnist", "--limit", "1200", "--epochs", str(EPOCHS),
+        "--picture-budget", "0"]  # every epoch's images, to check each is there once
 
 
 @pytest.fixture(autouse=True)
