@@ -58,6 +58,22 @@ def test_the_child_draws_the_same_bytes_as_this_process_epoch_after_epoch(drawin
     assert drawing.requests == 4 and drawing.cpu_seconds > 0
 
 
+def test_work_without_pictures_draws_no_picture_but_its_data(drawing):
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
+    bars = drawing.function(per_class_recall_bars)
+    data = drawing.function(per_class_recall_bars, picture=False)  # as the dashboard's thumbnails
+    recall, names = np.linspace(0, 1, 40), [f"c{i}" for i in range(40)]
+
+    def work():
+        return remote.render(np.eye(10, dtype=int), "t"), bars(recall, names, "t"), data(recall, names, "t")
+
+    skipped = drawing.without_pictures(work)()
+    assert skipped[:2] == (None, None) and skipped[2] == per_class_recall_bars(recall, names, "t")
+    assert drawing.requests == 1  # nothing was asked of the child for the skipped pictures
+    assert all(png is not None for png in work())  # the flag was this work's only
+    assert drawing.picture_cpu_seconds > 0
+
+
 def test_the_warm_up_as_the_child_starts_changes_no_picture():
     warm, cold = DrawingProcess(), DrawingProcess(warm_up=False)
     try:
