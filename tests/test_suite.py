@@ -208,7 +208,7 @@ def test_interrupted_fit_still_has_every_finished_epoch(tmp_path):
                 if epoch == 3:
                     raise KeyboardInterrupt
         x, y = tiny_data(120)
-        suite = monitoring_callbacks(NAMES, {str(tmp_path)!r}, tensorboard=False)
+        suite = monitoring_callbacks(NAMES, {str(tmp_path)!r}, tensorboard=False, picture_budget=0)
         tiny_model().fit(x, y, validation_split=0.3, epochs=10, verbose=0, callbacks=[*suite, Stop()])
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
@@ -221,7 +221,8 @@ def test_interrupted_fit_still_has_every_finished_epoch(tmp_path):
 def test_early_stopping_leaves_every_epoch_in_the_events_when_fit_returns(tmp_path):
     """EarlyStopping ends fit after epoch 2 of 10; nothing is closed by hand before reading."""
     x, y = tiny_data(120)
-    suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False)
+    # picture_budget=0: every epoch's images (the budget cannot know that epoch 2 is the last)
+    suite = monitoring_callbacks(NAMES, str(tmp_path), tensorboard=False, picture_budget=0)
     # min_delta this large: epoch 1 is the best, epoch 2 is no improvement, patience 1 stops.
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=100.0)
     history = tiny_model().fit(x, y, validation_split=0.3, epochs=10, verbose=0, callbacks=[*suite, stop])
