@@ -2,7 +2,7 @@
 
 A thread waiting for CPython's GIL (3.11) sleeps in a `futex` call on one of the GIL's own
 condition variables or mutexes, which live in the runtime's `_gil_runtime_state`. The process
-being measured finds where that structure is (`gil_wait_range`: it holds the GIL while it looks,
+being measured finds where that structure is (`gil_state_address`: it holds the GIL while it looks,
 so the structure is the one whose `last_holder` is its own thread state), and a separate sampler
 process reads `/proc/<pid>/task/<tid>/syscall` of the thread about every millisecond: the share
 of samples in which the thread sleeps in `futex` on an address inside that structure, times the

@@ -50,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from monitor.runs import package_versions  # noqa: E402  (needs ROOT on sys.path; no Keras)
+from bench.timing import timed  # noqa: E402  (needs ROOT on sys.path; no Keras)
+from monitor.runs import package_versions  # noqa: E402
 
 DATASET = "cifar10"
 MODEL = "dropout"
@@ -113,13 +114,7 @@ def worker_callbacks():
                     setattr(self, name, self._timed(method))
 
         def _timed(self, method):
-            def hook(*args, **kwargs):
-                start = time.perf_counter()
-                try:
-                    return method(*args, **kwargs)
-                finally:
-                    self.totals[self.key] += time.perf_counter() - start
-            return hook
+            return timed(method, self.totals, self.key)
 
         def set_model(self, model):
             super().set_model(model)

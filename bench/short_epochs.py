@@ -55,7 +55,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
-from bench.timing import run_in_worker  # noqa: E402
+from bench.timing import run_in_worker, timed  # noqa: E402
 
 WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
@@ -120,19 +120,9 @@ def _time_hooks(callbacks) -> dict[str, float]:
     """Wrap the epoch-level hooks of `callbacks` (the suite's, its TensorBoard callback included)
     with timers; returns the seconds spent in each hook, summed over callbacks, as they run."""
     spent = dict.fromkeys(EPOCH_HOOKS + ONCE_HOOKS, 0.0)
-
-    def timed(hook, name):
-        def call(*a, **k):
-            start = time.perf_counter()
-            try:
-                return hook(*a, **k)
-            finally:
-                spent[name] += time.perf_counter() - start
-        return call
-
     for callback in callbacks:
         for name in spent:
-            setattr(callback, name, timed(getattr(callback, name), name))
+            setattr(callback, name, timed(getattr(callback, name), spent, name))
     return spent
 
 

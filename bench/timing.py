@@ -26,6 +26,17 @@ def run_in_worker(script: str, args: list[str], label: str) -> dict:
         return json.loads(out.read_text())
 
 
+def timed(fn, totals: dict, key):
+    """`fn`, adding the wall seconds each call takes to `totals[key]` (raised or not)."""
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[key] += time.perf_counter() - start
+    return call
+
+
 def random_classifier(model_name: str, num_classes: int, images: int):
     """(x, y, model): `images` random 32x32x3 images with random labels (one-hot where the recipe's
     loss wants them) and the recipe's layer stack with a `num_classes`-unit head, compiled; seed 0."""

@@ -141,7 +141,7 @@ class DrawingProcess:
                     payload = None
                 if payload is not None:
                     try:
-                        return self._ask(payload, getattr(factory, "__name__", str(factory)))
+                        return self._ask(payload, _name(factory))
                     except _Unreadable:
                         self._here.add(key if key is not None else factory)
                     except (OSError, EOFError, pickle.UnpicklingError) as err:
@@ -175,7 +175,7 @@ class DrawingProcess:
                 self._local[key] = factory(*fargs, **fkwargs)
             return getattr(self._local[key], method)(*args, **kwargs)
         finally:
-            self._count(getattr(factory, "__name__", str(factory)), time.thread_time() - start)
+            self._count(_name(factory), time.thread_time() - start)
 
     def _give_up(self, why: str) -> None:
         self.enabled = False
@@ -216,6 +216,11 @@ class RemoteRenderer:
             return self._drawing.call(self._key, self._factory, self._args, self._kwargs, method, args,
                                       kwargs)
         return call
+
+
+def _name(factory) -> str:
+    """What `cpu_by_picture` counts a drawing under: its renderer's (or function's) name."""
+    return getattr(factory, "__name__", str(factory))
 
 
 def _child_path() -> list[str]:
