@@ -526,12 +526,20 @@ class EvaluationCapture:
         kept (earlier) mistakes win ties, as in evaluation order.
         """
         v, m, c = self._vars, self.mistakes, self.num_classes
-        n = tf.shape(labels)[0]
         valid = tf.logical_and(labels >= 0, labels < c)
         predicted = self._predicted(probs)
         confidence = tf.gather(probs, predicted, batch_dims=1)  # probability of the predicted class
         wrong = tf.logical_and(valid, tf.not_equal(predicted, labels))
-        score = tf.concat([tf.where(wrong, confidence, -1.0), -tf.ones([m], tf.float32)], axis=0)
+        score = tf.where(wrong, confidence, -1.0)
+        # Only a mistake more confident than the least kept one changes what is kept (on a tie the
+        # kept one wins): most batches of a pass skip the merge and its images.
+        beats_kept = tf.reduce_max(tf.concat([score, [-1.0]], 0)) > v["mistake_confidence"][m - 1]
+        tf.cond(beats_kept, lambda: self._merge_mistakes(x, labels, predicted, score), lambda: None)
+
+    def _merge_mistakes(self, x, labels, predicted, score) -> None:
+        v, m = self._vars, self.mistakes
+        n = tf.shape(labels)[0]
+        score = tf.concat([score, -tf.ones([m], tf.float32)], axis=0)
         batch_score, batch_index = tf.math.top_k(score, k=m)  # indices >= n are padding (-1)
         batch_index = tf.minimum(batch_index, tf.maximum(n - 1, 0))
         is_mistake = batch_score >= 0.0
@@ -612,6 +620,13 @@ class EvaluationCapture:
         v = self._vars
         if "images" in v and x is None:
             return
+        # Slots are filled once, in evaluation order: once none is empty no batch changes them,
+        # so most batches of a pass skip this.
+        empty_slots = tf.reduce_any(v["positions"][: self.slots] < 0)
+        tf.cond(empty_slots, lambda: self._fill_samples(x, labels, probs, targets), lambda: None)
+
+    def _fill_samples(self, x, labels, probs, targets=None) -> None:
+        v = self._vars
         c, k, s = self.num_classes, self.samples_per_class, self.slots
         n = tf.shape(labels)[0]
         valid = tf.logical_and(labels >= 0, labels < c)

@@ -6,25 +6,41 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from monitor.limits import ALL_BARS_MAX_CLASSES, TOP_K
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
-from monitor.render.images import DisplayTransform, display_images, show_image
+from monitor.render.images import DisplayTransform, display_images
 from monitor.render.names import LABEL_NAME_WIDTH, drawable, short_name
+from monitor.render.panels import PixelBox, canvas_size, figure_box, fitted, paste, to_rgb8
 from monitor.render.png import DPI, to_png
 
 BAR_COLOR = "#777777"
 
 
-def _image_cell(fig: Figure, cell, image: np.ndarray) -> Text:
-    """One image, no ticks, in grid cell ``cell``; returns its (empty) label under it."""
-    ax_img = fig.add_subplot(cell)
-    show_image(ax_img, image)
-    ax_img.set_xticks([])
-    ax_img.set_yticks([])
-    # the label as text under the image: an xlabel would be re-laid out per epoch
-    return ax_img.text(0.5, -0.04, " ", transform=ax_img.transAxes, ha="center", va="top", fontsize=10)
+def _image_cell(fig: Figure, cell, image: np.ndarray) -> tuple[Text, PixelBox]:
+    """The framed place of one image in grid cell ``cell`` (pasted by pixel, no Axes), and its
+    (empty) label under it."""
+    box = fitted(figure_box(fig, cell.get_position(fig).bounds), *image.shape[:2])
+    fig_height, fig_width = canvas_size(fig)
+    left, bottom, right, top = box.figure_fraction(fig_height, fig_width)
+    fig.add_artist(Rectangle((left, bottom), right - left, top - bottom, transform=fig.transFigure,
+                             fill=False, edgecolor="black", linewidth=0.8, zorder=3))
+    # the label as text under the image, 4% of its height below it, as an xlabel would be
+    label = fig.text((left + right) / 2, bottom - 0.04 * box.height / fig_height, " ", ha="center",
+                     va="top", fontsize=10)
+    return label, box
+
+
+def _paint_images(boxes: list[PixelBox], images: np.ndarray):
+    """A `paint_background` that pastes `images` into their `boxes`."""
+    rgb = to_rgb8(images)
+
+    def paint(pixels: np.ndarray) -> None:
+        for box, image in zip(boxes, rgb, strict=True):
+            paste(pixels, box, image)
+    return paint
 
 
 class ProbabilityBarsRenderer:
@@ -85,9 +101,11 @@ class ProbabilityBarsRenderer:
         long_names = max((len(s) for s in self.names), default=1) > 2
         fig, grid = self._layout(k, long_names)
         xs = np.arange(n)
-        self._bars, self._labels = [], []
+        self._bars, self._labels, boxes = [], [], []
         for i in range(k):
-            self._labels.append(_image_cell(fig, grid[i, 0], imgs[i]))
+            label, box = _image_cell(fig, grid[i, 0], imgs[i])
+            self._labels.append(label)
+            boxes.append(box)
             ax_bar = fig.add_subplot(grid[i, 1])
             self._bars.append(list(ax_bar.bar(xs, np.zeros(n), color=BAR_COLOR)))
             ax_bar.set_ylim(0.0, 1.0)
@@ -99,7 +117,7 @@ class ProbabilityBarsRenderer:
             ax_bar.set_yticks([0.0, 0.5, 1.0])
             ax_bar.tick_params(axis="y", labelsize=8)
         dynamic = [self._title, *self._labels, *(bar for bars in self._bars for bar in bars)]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint_background=_paint_images(boxes, imgs))
 
     def _top_k(self, imgs: np.ndarray, true_idx: np.ndarray, probs: np.ndarray, title: str) -> bytes:
         """Above ALL_BARS_MAX_CLASSES: horizontal bars of the top-k classes and the true one.
@@ -143,10 +161,12 @@ class ProbabilityBarsRenderer:
                             wspace=0.05, hspace=0.55 / 2.1 * 2)
         self._title = fig.suptitle(" ", fontsize=13, y=1.0 - 0.1 / height, va="top")
         grid = fig.add_gridspec(k, 3, width_ratios=[1.0, 1.25, 2.2])
-        self._bars, self._names, self._labels = [], [], []
+        self._bars, self._names, self._labels, boxes = [], [], [], []
         ys = np.arange(slots)[::-1]
         for i in range(k):
-            self._labels.append(_image_cell(fig, grid[i, 0], imgs[i]))
+            label, box = _image_cell(fig, grid[i, 0], imgs[i])
+            self._labels.append(label)
+            boxes.append(box)
             ax_bar = fig.add_subplot(grid[i, 2])  # the middle column holds the class names
             self._bars.append(list(ax_bar.barh(ys, np.zeros(slots), color=BAR_COLOR)))
             self._names.append([ax_bar.text(-0.02, y, " ", ha="right", va="center", fontsize=9,
@@ -160,7 +180,7 @@ class ProbabilityBarsRenderer:
                              fontsize=9)
         dynamic = [self._title, *self._labels, *(a for row in self._bars for a in row),
                    *(a for row in self._names for a in row)]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint_background=_paint_images(boxes, imgs))
 
 
 def probability_bars(

@@ -24,6 +24,9 @@ TEXT_CACHE_BYTES = 4 * 2**20  # pixels of drawn texts a renderer keeps (LRU), to
 class Blitter:
     """A figure whose `dynamic` artists are redrawn over a cached background of the rest.
 
+    Images placed by pixel (`monitor.render.panels`) are written by `paint_background(pixels)`
+    once, into the background, or by `paint(pixels)` at every draw, before the dynamic artists.
+
     Text is most of the drawing, and most texts come back from epoch to epoch (a
     heatmap's "0.00" cells, a grid's titles), so the pixels of each drawn text are
     kept (least recently used first out, ``text_cache_bytes`` in all): a text whose
@@ -31,16 +34,20 @@ class Blitter:
     pasted instead of drawn. The pixels are the same either way.
     """
 
-    def __init__(self, fig: Figure, dynamic: list, text_cache_bytes: int = TEXT_CACHE_BYTES):
+    def __init__(self, fig: Figure, dynamic: list, text_cache_bytes: int = TEXT_CACHE_BYTES,
+                 paint_background=None, paint=None):
         self.fig = fig
         self.canvas = FigureCanvasAgg(fig)
         self.dynamic = [(artist, isinstance(artist, Text) and text_cache_bytes > 0) for artist in dynamic]
         self.text_cache: dict = {}
         self.text_cache_bytes = text_cache_bytes
         self._cached_bytes = 0
+        self.paint = paint  # `paint(pixels)`: writes what changed into the RGBA pixels, under the texts
         for artist in dynamic:
             artist.set_animated(True)
         self.canvas.draw()
+        if paint_background is not None:  # `paint_background(pixels)`: pixels kept in the background
+            paint_background(np.asarray(self.canvas.buffer_rgba()))
         self.background = self.canvas.copy_from_bbox(fig.bbox)
 
     def png(self) -> bytes:
@@ -48,6 +55,8 @@ class Blitter:
         self.canvas.restore_region(self.background)
         renderer = self.canvas.get_renderer()
         pixels = np.asarray(self.canvas.buffer_rgba())
+        if self.paint is not None:
+            self.paint(pixels)
         for artist, cached in self.dynamic:
             if cached:
                 self._draw_text(artist, renderer, pixels)

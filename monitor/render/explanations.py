@@ -27,6 +27,7 @@ from PIL import Image
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.grid import RIGHT_COLOR, WRONG_COLOR
 from monitor.render.names import GRID_NAME_WIDTH, short_name
+from monitor.render.panels import figure_box, fitted, paste, to_rgb8
 from monitor.render.png import DPI
 
 ALPHA = 0.45  # weight of the heat map's colour over the image
@@ -109,7 +110,8 @@ class ExplanationGridRenderer:
     """Items of `panels` panels (the image, then its heat maps), titled and captioned.
 
     Kept by a callback for a run: the figure is built once per layout (item count, image
-    size, title length) and per epoch only the pictures and texts are redrawn.
+    size, title length) and per epoch only the pictures (pasted by pixel, no Axes) and texts are
+    redrawn.
     """
 
     def __init__(self, panels: int, per_row: int, text_cache_bytes: int = TEXT_CACHE_BYTES):
@@ -136,9 +138,9 @@ class ExplanationGridRenderer:
         if self._blit is None or key != self._key:
             self._build(n, pictures.shape[2:4], title)
             self._key = key
+        self._pictures = to_rgb8(pictures.reshape(-1, *pictures.shape[2:]))
         for i in range(n):
             for p in range(self.panels):
-                self._images[i * self.panels + p].set_data(pictures[i, p])
                 self._captions[i * self.panels + p].set_text(captions[i][p])
             self._titles[i].set_text(titles[i])
             self._titles[i].set_color(RIGHT_COLOR if right[i] else WRONG_COLOR)
@@ -154,8 +156,7 @@ class ExplanationGridRenderer:
         height = HEADER_IN + rows * row_in + 0.1
         fig = Figure(figsize=(width, height), dpi=DPI)
         self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.08 / height, va="top")
-        self._images, self._captions, self._titles = [], [], []
-        blank = np.zeros((*size, 3), np.float32)
+        self._boxes, self._captions, self._titles = [], [], []
         for i in range(n):
             row, col = divmod(i, per_row)
             left = 0.1 + col * (item_in + GAP_IN)
@@ -164,10 +165,13 @@ class ExplanationGridRenderer:
                                          ha="center", va="top", fontsize=9))
             for p in range(self.panels):
                 x0, y0 = left + p * (PANEL_IN + PANEL_GAP_IN), top - TITLE_IN - PANEL_IN
-                ax = fig.add_axes((x0 / width, y0 / height, PANEL_IN / width, PANEL_IN / height))
-                self._images.append(ax.imshow(blank, interpolation="nearest", vmin=0.0, vmax=1.0))
-                ax.set_axis_off()
+                box = figure_box(fig, (x0 / width, y0 / height, PANEL_IN / width, PANEL_IN / height))
+                self._boxes.append(fitted(box, *size))
                 self._captions.append(fig.text((x0 + PANEL_IN / 2) / width, (y0 - 0.02) / height, " ",
                                                ha="center", va="top", fontsize=7))
-        dynamic = [*self._images, self._title, *self._titles, *self._captions]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+        dynamic = [self._title, *self._titles, *self._captions]
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint=self._paint)
+
+    def _paint(self, pixels: np.ndarray) -> None:
+        for box, picture in zip(self._boxes, self._pictures, strict=True):
+            paste(pixels, box, picture)

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec
 
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
-from monitor.render.images import DisplayTransform, display_images, show_image
+from monitor.render.images import DisplayTransform, display_images
 from monitor.render.names import GRID_NAME_WIDTH, short_name
+from monitor.render.panels import canvas_size, figure_box, fitted, paste, to_rgb8
 from monitor.render.png import DPI
 
 RIGHT_COLOR = "tab:green"
@@ -20,7 +22,7 @@ WRONG_COLOR = "tab:red"
 class PredictionGridRenderer:
     """Grid of images titled "truth : prediction (87%)", green right / red wrong.
 
-    The images are drawn once and kept: the suite shows the same validation
+    The images are pasted by pixel (no Axes) once and kept: the suite shows the same validation
     images every epoch, so only the titles are redrawn. New images rebuild it.
     """
 
@@ -68,8 +70,7 @@ class PredictionGridRenderer:
             self._build(display_images(images, self.display_transform) if shown is None else shown, title)
             self._key = key
         elif shown is not None:
-            for artist, image in zip(self._images, shown, strict=True):
-                artist.set_data(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
+            self._shown = to_rgb8(shown)
         for text, label, ok in zip(self._labels, texts, right, strict=True):
             text.set_text(label)
             text.set_color(RIGHT_COLOR if ok else WRONG_COLOR)
@@ -85,20 +86,27 @@ class PredictionGridRenderer:
         title_w = 0.6 * 13 / 72 * len(title) + 0.4  # rough width of the 13 pt suptitle
         fig = Figure(figsize=(max(cell_w * ncols, title_w), cell_h * nrows + band), dpi=DPI)
         top = 1.0 - band / (cell_h * nrows + band)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08, hspace=0.25)
+        cells = GridSpec(nrows, ncols, left=0.01, right=0.99, bottom=0.01, top=top - 0.01, wspace=0.08,
+                         hspace=0.25)
         self._title = fig.suptitle(title, fontsize=13, y=1.0 - 0.12 / (cell_h * nrows + band), va="top")
-        self._labels = []
-        self._images = []
+        self._labels, self._boxes = [], []
+        fig_height, fig_width = canvas_size(fig)
         for i in range(k):
-            ax = fig.add_subplot(nrows, ncols, i + 1)
-            show_image(ax, imgs[i])
-            self._images.append(ax.images[0])
-            # ax.text instead of set_title: title placement measures tick boxes
-            self._labels.append(ax.text(0.5, 1.03, " ", transform=ax.transAxes, ha="center",
-                                        va="bottom", fontsize=9))
-            ax.set_axis_off()
-        dynamic = [*(self._images if self.images_change else []), self._title, *self._labels]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
+            box = fitted(figure_box(fig, cells[i].get_position(fig).bounds), *imgs.shape[1:3])
+            self._boxes.append(box)
+            left, _, right, box_top = box.figure_fraction(fig_height, fig_width)
+            # 3% of the image's height above it, as an axes text at (0.5, 1.03) would be
+            self._labels.append(fig.text((left + right) / 2, box_top + 0.03 * box.height / fig_height, " ",
+                                         ha="center", va="bottom", fontsize=9))
+        self._shown = to_rgb8(imgs)
+        dynamic = [self._title, *self._labels]
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes,
+                             paint=self._paint if self.images_change else None,
+                             paint_background=None if self.images_change else self._paint)
+
+    def _paint(self, pixels: np.ndarray) -> None:
+        for box, image in zip(self._boxes, self._shown, strict=True):
+            paste(pixels, box, image)
 
 
 def multilabel_titles(truth: np.ndarray, probs: np.ndarray, threshold: float,
