@@ -40,8 +40,10 @@ class Explanations:
 class ExplanationsCallback(ValidationSummaryCallback):
     """Grad-CAM (Selvaraju et al. 2017) of the images the suite keeps, every validated epoch.
 
-    On the chief, at epoch end, on the training thread (the weights must be the epoch's): one
-    forward and backward pass over the captured mistakes (up to MAX_EXPLAINED_MISTAKES, each for
+    On the chief, at epoch end: the training thread takes a snapshot of the weights (a read, under
+    a millisecond: the maps must be the epoch's), and the background thread makes one
+    forward and backward pass over them (under tf.distribute the training thread makes it, as a
+    replica function) over the captured mistakes (up to MAX_EXPLAINED_MISTAKES, each for
     its predicted and its true class: "why cat, and where was the dog?") and the prediction grid's
     images (their predicted class; at most `max_items(2)`, 42, the picture's most);
     `monitor.gradcam` has the math. Drawing and writing go to the
@@ -76,7 +78,7 @@ class ExplanationsCallback(ValidationSummaryCallback):
         self._cam_model = None
         self.off: str | None = None  # why no heat maps are made, once turned off
         self.last: Explanations | None = None
-        self.seconds_explaining = 0.0  # Grad-CAM passes, on the training thread
+        self.seconds_explaining = 0.0  # Grad-CAM passes (on the background thread, but under tf.distribute)
         self.seconds_rendering = 0.0  # drawing and writing, on the background thread
         self._building = threading.Lock()  # the first epoch's tracing thread, or the epoch-end pass
         self._tracing: threading.Thread | None = None
@@ -101,7 +103,8 @@ class ExplanationsCallback(ValidationSummaryCallback):
         with self._building:
             try:
                 cam = self._build_cam()
-                cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]))
+                cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]),
+                         cam.snapshot() if cam.can_snapshot else None)  # the pass the epochs' ends use
             except Exception:  # noqa: BLE001
                 return
             if self.cam is None and self.off is None:
@@ -119,21 +122,33 @@ class ExplanationsCallback(ValidationSummaryCallback):
         if cam is None:
             return
         try:
-            maps = cam.maps(batch["images"], batch["classes"])
+            # The pass itself runs on the background thread, over the weights of this moment
+            # (under tf.distribute, where it is a replica function, here).
+            weights = cam.snapshot() if cam.can_snapshot else None
+            maps = None if weights is not None else cam.maps(batch["images"], batch["classes"])
         except Exception as err:  # noqa: BLE001 - explanations are never worth stopping training for
             self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
             return
         finally:
             self.seconds_explaining += time.perf_counter() - start
-        k = len(batch["records"])
-        self.last = Explanations(epoch, cam.layer.name, cam.score, batch["records"], maps[:k],
-                                 batch["grid_slots"], state.sample_positions[batch["grid_slots"]],
-                                 batch["classes"][k:, 0], maps[k:, 0])
-        last, binary, title = self.last, state.binary_threshold is not None, self.epoch_title(epoch)
-        images, probs = batch["images"], batch["grid_probs"]
+        binary, title = state.binary_threshold is not None, self.epoch_title(epoch)
 
         def work() -> None:
             begin = time.perf_counter()
+            try:
+                explained = maps if maps is not None else cam.maps(batch["images"], batch["classes"], weights)
+            except Exception as err:  # noqa: BLE001
+                self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
+                return
+            finally:
+                if maps is None:
+                    self.seconds_explaining += time.perf_counter() - begin
+            k = len(batch["records"])
+            last = Explanations(epoch, cam.layer.name, cam.score, batch["records"], explained[:k],
+                                batch["grid_slots"], state.sample_positions[batch["grid_slots"]],
+                                batch["classes"][k:, 0], explained[k:, 0])
+            self.last = last
+            images, probs = batch["images"], batch["grid_probs"]
             self._write_mistakes(last, images[:k], binary, title)
             self._write_grid(last, images[k:], probs, state.sample_labels[last.grid_slots], binary, title)
             self.seconds_rendering += time.perf_counter() - begin

@@ -161,6 +161,8 @@ class GradCam:
     ```
     Built once per model (the gradient model shares the model's layers and weights, so it
     follows training). Under `tf.distribute` it is built and run in the model's strategy scope.
+    Elsewhere `maps(..., weights=cam.snapshot())` explains the weights of the moment of the
+    snapshot, on any thread, while training goes on.
     """
 
     def __init__(self, model, layer, output: str | int | None = None):
@@ -172,32 +174,60 @@ class GradCam:
         with self.strategy.scope():
             self._model = keras.Model(model.inputs, [graph_output(model, index, layer), source])
         self._input = (tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
-        self._functions: dict[int, object] = {}  # one traced pass per number of classes per image
+        self._functions: dict[tuple, object] = {}  # one traced pass per number of classes per image
+        self._weights = list(model.weights)  # what a snapshot holds: every weight the pass reads
+        self._read = None
+        # Off the training thread only outside tf.distribute (where a pass is a replica function).
+        self.can_snapshot = "Default" in type(self.strategy).__name__
+
+    def snapshot(self) -> list:
+        """The model's weights as they are now: tensors that training's later updates leave as they
+        are (a read: TensorFlow copies a weight's buffer only when it is next written while read).
+        `maps(..., weights=snapshot)` then explains these weights on any thread."""
+        if self._read is None:
+            weights = self._weights
+            self._read = tf.function(lambda: [tf.identity(w.value) for w in weights], autograph=False)
+        return self._read()
 
     @property
     def input_shape(self) -> tuple:
         """The model's input shape, less the batch dimension."""
         return self._input[0]
 
-    def maps(self, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    def maps(self, images: np.ndarray, classes: np.ndarray, weights: list | None = None) -> np.ndarray:
         """(N, K, h, w) float32 maps of images (N, H, W, Ch) for classes (N, K) int, -1 = none
-        (its map is zeros); each map divided by its maximum (zeros where it is 0)."""
+        (its map is zeros); each map divided by its maximum (zeros where it is 0). `weights`: a
+        `snapshot()` to explain instead of the weights the model holds now."""
         images, classes = np.asarray(images), np.asarray(classes, dtype=np.int64).reshape(len(images), -1)
         if len(images) == 0:
             return np.zeros((0, classes.shape[1], 0, 0), np.float32)
         k = classes.shape[1]
-        if k not in self._functions:  # any number of images: traced once
+        key = (k, weights is not None)
+        if key not in self._functions:  # any number of images: traced once
             shape, dtype = self._input
-            self._functions[k] = tf.function(self._compute, autograph=False, input_signature=[
-                tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)])
+            signature = [tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)]
+            if weights is None:
+                self._functions[key] = tf.function(self._compute, autograph=False, input_signature=signature)
+            else:
+                specs = [tf.TensorSpec(w.shape, w.dtype) for w in weights]
+                self._functions[key] = tf.function(self._compute_at, autograph=False,
+                                                   input_signature=[*signature, specs])
+        args = [tf.cast(images, self._input[1]), tf.constant(classes, tf.int32)]
         with self.strategy.scope():
-            maps = self._functions[k](tf.cast(images, self._input[1]), tf.constant(classes, tf.int32)).numpy()
+            maps = self._functions[key](*args, *([] if weights is None else [weights])).numpy()
         return np.where(classes[:, :, None, None] >= 0, maps, 0.0).astype(np.float32)
 
-    def _compute(self, x, classes):
+    def _compute_at(self, x, classes, weights):
+        """`_compute` with the model's weights read from `weights` (a snapshot)."""
+        with keras.StatelessScope(state_mapping=list(zip(self._weights, weights, strict=True))):
+            return self._compute(x, classes, watch=weights)
+
+    def _compute(self, x, classes, watch=()):
         """One forward pass, one backward pass per column of `classes` (through the layers
-        after the feature map only): (N, K, h, w)."""
+        after the feature map only): (N, K, h, w). `watch`: the weights' values when they are
+        tensors, not variables (the tape records what depends on them, as it does for variables)."""
         with tf.GradientTape(persistent=True) as tape:
+            tape.watch(watch)
             features, source = self._model(x, training=False)
             scores = self._class_scores(self._to_scores(source))
             targets = [tf.reduce_sum(_pick(scores, classes[:, k])) for k in range(classes.shape[1])]
