@@ -7,6 +7,8 @@
 - ``curves``: training curves of one or more runs;
 - ``multilabel``: a multi-label head's per-label bars and counts, and its missed x added label heatmap;
 - ``blit``: the engine the renderers share (cached background, redrawn parts, pasted texts);
+- ``panels``: images pasted by pixel into a canvas, where an axis-less ``imshow`` would show them
+  (no Axes per image);
 - ``images``, ``names``, ``cells``, ``png``: input images for display, class names cut to fit,
   heatmap cell texts, PNG encoding.
 
