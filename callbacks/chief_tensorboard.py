@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import keras
-import tensorflow as tf
 
 from monitor import summaries
 from monitor.distribution import model_is_chief
@@ -27,10 +25,7 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
     keeps Keras' asynchronous dispatch on backends that have it. Here they are left out, and the
     training graph is written at the end of the first epoch instead of after its first batch.
     And the weight histograms are bucketed with numpy (`monitor.histograms`: the same tags and
-    data as `tf.summary.histogram`) on a thread of their own: the training thread only reads the
-    epoch's weights (TensorFlow copies a weight only when training next writes it while read).
-    They are on disk when `flush_writers()` or `on_train_end` returns; an error writing them is
-    raised there, or at the next epoch's end.
+    data as `tf.summary.histogram`, several times cheaper on the training thread).
 
     ```python
     model.fit(x, y, callbacks=[ChiefTensorBoard("logs/run1", histogram_freq=1)])
@@ -41,8 +36,6 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir=log_dir, **kwargs)
         self._chief_log_dir = self.log_dir
         self._scratch_dir: str | None = None
-        self._histograms: ThreadPoolExecutor | None = None  # buckets and writes the weight histograms
-        self._pending: Future | None = None  # the last epoch's histograms, until written
         if self.update_freq == "epoch" and not self._should_trace and not self.write_steps_per_second:
             base = keras.callbacks.Callback
             for hook in ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin"):
@@ -58,26 +51,12 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
         if self.write_images:  # Keras' own path draws the weight images too
             super()._log_weights(epoch)
             return
-        self._wait_for_histograms()  # one epoch's at a time, in order; its error (if any) raised here
-        weights = [weight for layer in self.model.layers for weight in layer.weights]
-        names = [f"{weight.path.replace(':', '_')}/histogram" for weight in weights]
-        values = _read(weights)  # the epoch's weights, read here; bucketed and written beside training
-        writer = self._train_writer
-
-        def write() -> None:
-            with writer.as_default():
-                for name, value in zip(names, values, strict=True):
-                    summaries.histogram(name, value.numpy(), step=epoch)
-            writer.flush()
-
-        if self._histograms is None:
-            self._histograms = ThreadPoolExecutor(1, thread_name_prefix="monitor-histograms")
-        self._pending = self._histograms.submit(write)
-
-    def _wait_for_histograms(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        with self._train_writer.as_default():
+            for layer in self.model.layers:
+                for weight in layer.weights:
+                    name = f"{weight.path.replace(':', '_')}/histogram"
+                    summaries.histogram(name, keras.ops.convert_to_numpy(weight), step=epoch)
+            self._train_writer.flush()
 
     def set_model(self, model):
         self.log_dir = self._chief_log_dir
@@ -87,25 +66,12 @@ class ChiefTensorBoard(keras.callbacks.TensorBoard):
         super().set_model(model)
 
     def flush_writers(self) -> None:
-        """Put what Keras' writers buffer (up to 2 minutes by default) on disk now, the epoch's
-        weight histograms included."""
-        self._wait_for_histograms()
+        """Put what Keras' writers buffer (up to 2 minutes by default) on disk now."""
         for writer in list(getattr(self, "_writers", {}).values()):
             writer.flush()
 
     def on_train_end(self, logs=None):
-        try:
-            self._wait_for_histograms()
-        finally:
-            if self._histograms is not None:
-                self._histograms.shutdown()
-                self._histograms = None
         super().on_train_end(logs)
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
             self._scratch_dir = None
-
-
-def _read(weights: list) -> list:
-    """The weights' values now, as tensors that later training steps leave as they are."""
-    return [tf.identity(weight.value) for weight in weights]
