@@ -270,6 +270,31 @@ def test_the_heat_map_peaks_on_the_patch_that_decides_the_class(tmp_path):
     assert grid_hits.mean() >= 0.9
 
 
+def test_maps_of_a_weight_snapshot_are_those_of_the_weights_when_it_was_taken():
+    """The background thread's pass reads a snapshot: the same maps as the live weights had, to the
+    bit, and still those after training has moved the weights on (and most maps not all zeros: a
+    pass whose tape saw nothing gives zeros everywhere)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 16, 16, 3), dtype=np.float32)
+    y = rng.integers(0, 4, 64)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(4, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    cam = GradCam(model, spatial_layer(model))
+    assert cam.can_snapshot
+    classes = np.stack([y[:16], (y[:16] + 1) % 4], axis=1)
+    live = cam.maps(x[:16], classes)
+    snapshot = cam.snapshot()
+    taken = cam.maps(x[:16], classes, snapshot)
+    assert np.array_equal(live, taken) and (taken.max(axis=(2, 3)) > 0).mean() > 0.5
+    model.fit(x, y, epochs=2, verbose=0)
+    assert not np.array_equal(cam.maps(x[:16], classes), live)  # the live weights moved on
+    assert np.array_equal(cam.maps(x[:16], classes, snapshot), taken)
+
+
 # -- the suite ------------------------------------------------------------------------------------
 
 def _fit(model, run_dir, x, y, **suite_kwargs):
