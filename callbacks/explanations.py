@@ -116,33 +116,30 @@ class ExplanationsCallback(ValidationSummaryCallback):
         batch = explained_batch(state, min(self.grid_size, max_items(2)), MAX_EXPLAINED_MISTAKES)
         if batch is None:
             return
-        start = time.perf_counter()
         with self._building:  # a first epoch shorter than the tracing waits for it here
             cam = self._explainer()
         if cam is None:
             return
-        try:
-            # The pass itself runs on the background thread, over the weights of this moment
-            # (under tf.distribute, where it is a replica function, here).
-            weights = cam.snapshot() if cam.can_snapshot else None
-            maps = None if weights is not None else cam.maps(batch["images"], batch["classes"])
-        except Exception as err:  # noqa: BLE001 - explanations are never worth stopping training for
-            self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
-            return
-        finally:
-            self.seconds_explaining += time.perf_counter() - start
+
+        def explain(weights=None):
+            return self._explaining(lambda: cam.maps(batch["images"], batch["classes"], weights))
+
+        maps = weights = None
+        if cam.can_snapshot:  # the pass runs on the background thread, over this moment's weights
+            weights = self._explaining(cam.snapshot)
+            if weights is None:
+                return
+        else:  # under tf.distribute the pass is a replica function: here, on the training thread
+            maps = explain()
+            if maps is None:
+                return
         binary, title = state.binary_threshold is not None, self.epoch_title(epoch)
 
         def work() -> None:
-            begin = time.perf_counter()
-            try:
-                explained = maps if maps is not None else cam.maps(batch["images"], batch["classes"], weights)
-            except Exception as err:  # noqa: BLE001
-                self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
+            explained = maps if maps is not None else explain(weights)
+            if explained is None:
                 return
-            finally:
-                if maps is None:
-                    self.seconds_explaining += time.perf_counter() - begin
+            begin = time.perf_counter()
             k = len(batch["records"])
             last = Explanations(epoch, cam.layer.name, cam.score, batch["records"], explained[:k],
                                 batch["grid_slots"], state.sample_positions[batch["grid_slots"]],
@@ -154,6 +151,18 @@ class ExplanationsCallback(ValidationSummaryCallback):
             self.seconds_rendering += time.perf_counter() - begin
 
         self.submit(work)
+
+    def _explaining(self, step):
+        """`step()` (a snapshot, or a Grad-CAM pass), timed; None, with Grad-CAM turned off for the
+        run and one warning, when it fails."""
+        start = time.perf_counter()
+        try:
+            return step()
+        except Exception as err:  # noqa: BLE001 - explanations are never worth stopping training for
+            self._turn_off(f"cannot compute Grad-CAM ({type(err).__name__}: {err})")
+            return None
+        finally:
+            self.seconds_explaining += time.perf_counter() - start
 
     def _explainer(self) -> GradCam | None:
         """The model's Grad-CAM, built at its first validated epoch; None when turned off."""

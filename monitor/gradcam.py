@@ -212,9 +212,9 @@ class GradCam:
                 specs = [tf.TensorSpec(w.shape, w.dtype) for w in weights]
                 self._functions[key] = tf.function(self._compute_at, autograph=False,
                                                    input_signature=[*signature, specs])
-        args = [tf.cast(images, self._input[1]), tf.constant(classes, tf.int32)]
+        args = (tf.cast(images, self._input[1]), tf.constant(classes, tf.int32))
         with self.strategy.scope():
-            maps = self._functions[key](*args, *([] if weights is None else [weights])).numpy()
+            maps = self._functions[key](*args, *(() if weights is None else (weights,))).numpy()
         return np.where(classes[:, :, None, None] >= 0, maps, 0.0).astype(np.float32)
 
     def _compute_at(self, x, classes, weights):

@@ -13,7 +13,7 @@ from monitor.limits import ALL_BARS_MAX_CLASSES, TOP_K
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.images import DisplayTransform, display_images
 from monitor.render.names import LABEL_NAME_WIDTH, drawable, short_name
-from monitor.render.panels import PixelBox, canvas_size, figure_box, fitted, paste, to_rgb8
+from monitor.render.panels import PixelBox, canvas_size, figure_box, fitted, paste_all, to_rgb8
 from monitor.render.png import DPI, to_png
 
 BAR_COLOR = "#777777"
@@ -36,11 +36,7 @@ def _image_cell(fig: Figure, cell, image: np.ndarray) -> tuple[Text, PixelBox]:
 def _paint_images(boxes: list[PixelBox], images: np.ndarray):
     """A `paint_background` that pastes `images` into their `boxes`."""
     rgb = to_rgb8(images)
-
-    def paint(pixels: np.ndarray) -> None:
-        for box, image in zip(boxes, rgb, strict=True):
-            paste(pixels, box, image)
-    return paint
+    return lambda pixels: paste_all(pixels, boxes, rgb)
 
 
 class ProbabilityBarsRenderer:

@@ -27,7 +27,7 @@ from PIL import Image
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.grid import RIGHT_COLOR, WRONG_COLOR
 from monitor.render.names import GRID_NAME_WIDTH, short_name
-from monitor.render.panels import figure_box, fitted, paste, to_rgb8
+from monitor.render.panels import figure_box, fitted, paste_all, to_rgb8
 from monitor.render.png import DPI
 
 ALPHA = 0.45  # weight of the heat map's colour over the image
@@ -170,8 +170,5 @@ class ExplanationGridRenderer:
                 self._captions.append(fig.text((x0 + PANEL_IN / 2) / width, (y0 - 0.02) / height, " ",
                                                ha="center", va="top", fontsize=7))
         dynamic = [self._title, *self._titles, *self._captions]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint=self._paint)
-
-    def _paint(self, pixels: np.ndarray) -> None:
-        for box, picture in zip(self._boxes, self._pictures, strict=True):
-            paste(pixels, box, picture)
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes,
+                             paint=lambda pixels: paste_all(pixels, self._boxes, self._pictures))

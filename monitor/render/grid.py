@@ -12,7 +12,7 @@ from matplotlib.gridspec import GridSpec
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.images import DisplayTransform, display_images
 from monitor.render.names import GRID_NAME_WIDTH, short_name
-from monitor.render.panels import canvas_size, figure_box, fitted, paste, to_rgb8
+from monitor.render.panels import canvas_size, figure_box, fitted, paste_all, to_rgb8
 from monitor.render.png import DPI
 
 RIGHT_COLOR = "tab:green"
@@ -100,13 +100,11 @@ class PredictionGridRenderer:
                                          ha="center", va="bottom", fontsize=9))
         self._shown = to_rgb8(imgs)
         dynamic = [self._title, *self._labels]
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes,
-                             paint=self._paint if self.images_change else None,
-                             paint_background=None if self.images_change else self._paint)
 
-    def _paint(self, pixels: np.ndarray) -> None:
-        for box, image in zip(self._boxes, self._shown, strict=True):
-            paste(pixels, box, image)
+        def paint(pixels: np.ndarray) -> None:
+            paste_all(pixels, self._boxes, self._shown)
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint=paint if self.images_change else None,
+                             paint_background=None if self.images_change else paint)
 
 
 def multilabel_titles(truth: np.ndarray, probs: np.ndarray, threshold: float,

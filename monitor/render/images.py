@@ -1,4 +1,4 @@
-"""Input images as the eye expects them: the input range guessed and undone, one image drawn."""
+"""Input images as the eye expects them: the input range guessed and undone; thumbnails."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from matplotlib.axes import Axes
 from PIL import Image
 
 DisplayTransform = Callable[[np.ndarray], np.ndarray]
@@ -86,14 +85,6 @@ def display_images(images: np.ndarray, transform: DisplayTransform | None = None
     if transform is None and out.size:
         out = _to_unit_range(out, finite)
     return np.clip(np.where(finite, out, 0.0), 0.0, 1.0).astype(np.float32)
-
-
-def show_image(ax: Axes, image: np.ndarray) -> None:
-    """Draw one (H, W, C) image in [0, 1]; single channel in grey."""
-    if image.shape[-1] == 1:
-        ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-    else:
-        ax.imshow(image[..., :3], interpolation="nearest")
 
 
 def thumbnail_pngs(images: np.ndarray | None, count: int,

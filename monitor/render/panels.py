@@ -76,3 +76,9 @@ def paste(pixels: np.ndarray, box: PixelBox, image: np.ndarray) -> None:
     rows, cols = rows[:region.shape[0]], cols[:region.shape[1]]
     region[..., :3] = rgb[rows[:, None], cols[None, :]]
     region[..., 3] = 255
+
+
+def paste_all(pixels: np.ndarray, boxes: list[PixelBox], images: np.ndarray) -> None:
+    """`paste` each of `images` into its box (one box per image)."""
+    for box, image in zip(boxes, images, strict=True):
+        paste(pixels, box, image)
