@@ -53,9 +53,11 @@ class DrawingFailed(RuntimeError):
 class DrawingProcess:
     """The child that draws the suite's pictures; see the module docstring."""
 
-    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS, warm_up: bool = True):
+    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS, warm_up: bool = True,
+                 idle: bool = True):
         self.enabled = enabled
         self.niceness = niceness
+        self.idle = idle  # the child in the SCHED_IDLE class (False: niced only, for benchmarks)
         self.warm_up = warm_up  # the child's `warm_up()` as it starts (False: for benchmarks)
         self.cpu_seconds = 0.0  # CPU time spent drawing (as the child reports it), its warm-up included
         self.picture_cpu_seconds = 0.0  # the same without the warm-up: what the pictures cost
@@ -120,8 +122,10 @@ class DrawingProcess:
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(_child_path()))
         try:
             mode = "warm" if self.warm_up else "cold"
+            policy = "idle" if self.idle else "shared"
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode, policy],
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, env=env, close_fds=True)
         except OSError as err:
             self._give_up(f"cannot start the drawing process ({err})")
@@ -278,14 +282,29 @@ def warm_up() -> float:
     return time.process_time() - start
 
 
-def serve(niceness: int, warm: bool = True) -> None:
+def run_when_idle() -> bool:
+    """Put this process in Linux's SCHED_IDLE class: it runs only on a core no other process
+    wants, and gives the core up at once when a thread of the training process wakes (a niced
+    process still takes its share, and holds the core until the scheduler's next tick). False
+    where the system has no such class."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
+def serve(niceness: int, warm: bool = True, idle: bool = True) -> None:
     """The child's loop: read a request, draw, answer; exit when the pipe closes. `warm`: first
-    `warm_up()`, while nobody waits (the child starts as training begins)."""
+    `warm_up()`, while nobody waits (the child starts as training begins); `idle`: in the
+    SCHED_IDLE class (`run_when_idle`), besides niced."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     try:
         os.nice(niceness)
     except OSError:
         pass
+    if idle:
+        run_when_idle()
     pipe_in, pipe_out = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not garble the answers
     # seaborn (the annotated heatmaps) imports scipy.stats and scipy.cluster at its start, for kernel
@@ -333,4 +352,4 @@ def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tup
 
 if __name__ == "__main__":
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS,
-          warm=sys.argv[2:3] != ["cold"])
+          warm=sys.argv[2:3] != ["cold"], idle=sys.argv[3:4] != ["shared"])

@@ -12,10 +12,10 @@ import hashlib
 import math
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from monitor.render.glyphs import GlyphCanvas
 from monitor.render.png import canvas_png
 
 TEXT_CACHE_BYTES = 4 * 2**20  # pixels of drawn texts a renderer keeps (LRU), to paste instead of drawing
@@ -37,7 +37,7 @@ class Blitter:
     def __init__(self, fig: Figure, dynamic: list, text_cache_bytes: int = TEXT_CACHE_BYTES,
                  paint_background=None, paint=None):
         self.fig = fig
-        self.canvas = FigureCanvasAgg(fig)
+        self.canvas = GlyphCanvas(fig)
         self.dynamic = [(artist, isinstance(artist, Text) and text_cache_bytes > 0) for artist in dynamic]
         self.text_cache: dict = {}
         self.text_cache_bytes = text_cache_bytes

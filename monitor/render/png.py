@@ -9,12 +9,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from monitor.render.glyphs import GlyphCanvas
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DPI = 80
 
 
 def to_png(fig: Figure, dpi: int = DPI) -> bytes:
-    """Encode ``fig`` as PNG with fast zlib compression (a full draw)."""
+    """Encode ``fig`` as PNG with fast zlib compression (a full draw, its text through the glyph
+    memo of `monitor.render.glyphs`)."""
+    if not isinstance(fig.canvas, GlyphCanvas):
+        GlyphCanvas(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
