@@ -478,3 +478,42 @@ def test_a_grid_whose_images_change_every_call_draws_what_a_fresh_one_draws():
         pngs.append(reused.render(*args))
         assert pngs[-1] == fresh
     assert len(set(pngs)) == 3
+
+
+@pytest.mark.parametrize("shape", [(37, 53), (37, 53, 1), (37, 53, 3), (37, 53, 4), (1, 9, 3), (9, 1, 4)])
+def test_encoded_pngs_decode_to_the_same_pixels(shape) -> None:
+    import io
+
+    from PIL import Image
+
+    from monitor.render.png import encode_png
+
+    pixels = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    pixels[: shape[0] // 2] = 200  # flat rows too, as in a picture
+    png = encode_png(pixels)
+    assert png.startswith(PNG_SIGNATURE) and render.png_size(png) == (shape[1], shape[0])
+    decoded = np.asarray(Image.open(io.BytesIO(png)))
+    assert np.array_equal(decoded, pixels.reshape(decoded.shape))
+    with pytest.raises(ValueError, match="uint8"):
+        encode_png(pixels.astype(np.float32))
+
+
+def test_a_canvas_keeps_its_alpha_only_where_a_pixel_is_not_opaque() -> None:
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from monitor.render.glyphs import GlyphCanvas
+    from monitor.render.png import canvas_png
+
+    opaque, clear = Figure(figsize=(2, 1), dpi=80), Figure(figsize=(2, 1), dpi=80)
+    clear.patch.set_alpha(0.0)
+    modes = []
+    for fig in (opaque, clear):
+        canvas = GlyphCanvas(fig)
+        canvas.draw()
+        decoded = Image.open(io.BytesIO(canvas_png(canvas)))
+        assert np.array_equal(np.asarray(decoded.convert("RGBA")), np.asarray(canvas.buffer_rgba()))
+        modes.append(decoded.mode)
+    assert modes == ["RGB", "RGBA"]
