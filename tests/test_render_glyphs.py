@@ -93,3 +93,26 @@ def test_every_picture_of_the_suite_is_the_same_with_and_without_the_memo(monkey
     without = _every_picture()
     assert with_memo == without
     assert again == without
+
+
+def test_a_dynamic_text_restyled_between_draws_is_laid_out_again() -> None:
+    from monitor.render.blit import Blitter
+
+    def picture(steps, blitter=None):
+        fig = Figure(figsize=(3, 1), dpi=80)
+        text = fig.text(0.5, 0.5, "", ha="center")
+        blitter = Blitter(fig, [text], text_cache_bytes=0)
+        out = []
+        for string, size, align in steps:
+            text.set_text(string)
+            text.set_fontsize(size)
+            text.set_horizontalalignment(align)
+            out.append(blitter.png())
+        return out
+
+    steps = [("cat : dog", 9, "center"), ("cat : dog", 14, "center"), ("cat : dog", 14, "left"),
+             ("cat : dog", 9, "center")]
+    reused = picture(steps)
+    fresh = [picture([step])[0] for step in steps]
+    assert reused == fresh
+    assert len(set(reused)) == 3

@@ -45,6 +45,8 @@ class Blitter:
         self.paint = paint  # `paint(pixels)`: writes what changed into the RGBA pixels, under the texts
         for artist in dynamic:
             artist.set_animated(True)
+            if isinstance(artist, Text):
+                _keep_layouts(artist)
         self.canvas.draw()
         if paint_background is not None:  # `paint_background(pixels)`: pixels kept in the background
             paint_background(np.asarray(self.canvas.buffer_rgba()))
@@ -90,3 +92,31 @@ class Blitter:
         else:
             region[...] = patch
         self.text_cache[key] = patch  # most recently used last
+
+
+_LAYOUTS_PER_TEXT = 256
+
+
+def _keep_layouts(text: Text) -> None:
+    """Keep `text`'s layouts per string and style. matplotlib lays a text out again at each draw
+    and each extent asked (about 0.3 ms: font lookup, metrics, alignment), though the layout
+    depends on neither the text's position nor its colour; a dynamic text is drawn every epoch,
+    with strings that come back. Texts that wrap (position-dependent) are laid out every time."""
+    lay_out = text._get_layout
+    kept: dict = {}
+
+    def layout(renderer):
+        if text.get_wrap() or text.get_transform_rotates_text():
+            return lay_out(renderer)
+        key = (text.get_text(), hash(text.get_fontproperties()), text.get_figure(root=True).dpi,
+               text.get_usetex(), text.get_parse_math(), text._linespacing, text._get_multialignment(),
+               text.get_rotation(), text.get_rotation_mode(), text.get_horizontalalignment(),
+               text.get_verticalalignment())
+        found = kept.get(key)
+        if found is None:
+            if len(kept) >= _LAYOUTS_PER_TEXT:
+                kept.clear()
+            found = kept[key] = lay_out(renderer)
+        return found
+
+    text._get_layout = layout
