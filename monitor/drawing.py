@@ -353,3 +353,5 @@ def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tup
 if __name__ == "__main__":
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS,
           warm=sys.argv[2:3] != ["cold"], idle=sys.argv[3:4] != ["shared"])
+    sys.stderr.flush()
+    os._exit(0)  # nothing left to save: skip the interpreter's teardown (0.4 s with matplotlib loaded)
