@@ -25,6 +25,10 @@ Per C it prints medians over the repeats, with the spread (min-max) of the per-r
 
 - whole fit seconds and suite/none (also keras-tb/none);
 - validation-pass seconds (median over epochs 2..E: the first one traces) and suite/none;
+- the training phase of an epoch (its start to its validation pass; median over epochs 2..E),
+  suite/none: what drawing the pictures of the epoch before, meanwhile, costs training;
+- the seconds from the end of the last validation pass to the end of the timed fit (`fit`'s
+  end, the last epoch's pictures, `close_suite`), suite minus none: the wait at the end;
 - the training thread's ms per epoch in the suite's epoch-level hooks (every suite callback, its
   TensorBoard callback included, timed around each hook by this benchmark), and for reference the
   same for Keras' own callback; apart, the seconds once in on_train_begin and on_train_end (the
@@ -79,6 +83,8 @@ def worker(args) -> dict:
     batch_size = args.batch_size or recipe(args.model).batch_size
 
     val_seconds: list[float] = []
+    train_seconds: list[float] = []
+    val_ends: list[float] = []
     run_dir = Path(args.run_dir)
     callbacks: list = []
     writers = None
@@ -101,11 +107,11 @@ def worker(args) -> dict:
         cpu_start, start = time.process_time(), time.perf_counter()
         model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
                   batch_size=batch_size, epochs=args.epochs, verbose=0,
-                  callbacks=[validation_timer(val_seconds), *callbacks])
+                  callbacks=[validation_timer(val_seconds, train_seconds, val_ends), *callbacks])
         if args.way.startswith("suite"):
             close_suite(callbacks)
         out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
-               "val_s": val_seconds}
+               "val_s": val_seconds, "train_s": train_seconds, "end_of_last_epoch_s": val_ends[-1] - start}
     out |= {"gil_wait_s": gil.wait_s, "gil_samples": gil.samples, "gil_switches": gil.switches,
             "gil_why": gil.why, "hooks_epoch_s": sum(hooks[h] for h in EPOCH_HOOKS),
             "hooks_once_s": sum(hooks[h] for h in ONCE_HOOKS)}
@@ -172,6 +178,10 @@ def summarise(results: dict, epochs: int) -> list[dict]:
             suite = ways[way]
             fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
             val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
+            train_ratios = [_later(s["train_s"]) / _later(n["train_s"])
+                            for s, n in zip(suite, none, strict=True)]
+            end_s = [s["fit_s"] - s["end_of_last_epoch_s"] - (n["fit_s"] - n["end_of_last_epoch_s"])
+                     for s, n in zip(suite, none, strict=True)]
             cpu_ratios = [s["cpu_s"] / n["cpu_s"] for s, n in zip(suite, none, strict=True)]
             drawing = [s["drawing_cpu_s"] for s in suite if s.get("drawing_cpu_s")]
             rows.append({
@@ -182,6 +192,8 @@ def summarise(results: dict, epochs: int) -> list[dict]:
                 "fit_ratio": statistics.median(fit_ratios), "fit_ratio_spread": _spread(fit_ratios),
                 "tb_ratio": statistics.median(tb_ratios), "tb_ratio_spread": _spread(tb_ratios),
                 "val_ratio": statistics.median(val_ratios), "val_ratio_spread": _spread(val_ratios),
+                "train_ratio": statistics.median(train_ratios), "train_ratio_spread": _spread(train_ratios),
+                "end_added_s": statistics.median(end_s), "end_added_spread": _spread(end_s),
                 "cpu_ratio": statistics.median(cpu_ratios),
                 "thread_ms_per_epoch": 1000 * statistics.median(r["training_thread_s"] for r in suite)
                 / epochs,
@@ -219,11 +231,12 @@ def _ms(value) -> str:
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| classes | way | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
-             "| val pass suite / none (spread) | CPU suite / none | training thread in the suite's hooks "
+             "| val pass suite / none (spread) | training phase suite / none (spread) "
+             "| end: suite − none s (spread) | CPU suite / none | training thread in the suite's hooks "
              "ms/epoch (keras-tb's) | once: train begin + end s | GIL wait ms/epoch: suite, none "
              "(added, spread) | GIL hand-overs /epoch: suite, none | suite threads' CPU s/epoch "
              "| drawing process CPU s/epoch |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         drawing = "—" if r["drawing_cpu_s_per_epoch"] is None else f"{r['drawing_cpu_s_per_epoch']:.3f}"
         switches = ("—" if r["gil_switches_per_epoch"] is None
@@ -232,7 +245,10 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['classes']} | {r['way']} | {r['fit_none_s']:.2f} "
             f"| {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
             f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}) "
-            f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) | {r['cpu_ratio']:.3f} "
+            f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) "
+            f"| {r['train_ratio']:.3f} ({r['train_ratio_spread']}) "
+            f"| {r['end_added_s']:.2f} ({r['end_added_spread']}) "
+            f"| {r['cpu_ratio']:.3f} "
             f"| {r['hooks_ms_per_epoch']:.1f} ({r['tb_hooks_ms_per_epoch']:.1f}) | {r['hooks_once_s']:.2f} "
             f"| {_ms(r['gil_wait_ms_per_epoch'])}, {_ms(r['gil_wait_none_ms_per_epoch'])} "
             f"(**{_ms(r['gil_wait_added_ms_per_epoch'])}**, {r['gil_wait_added_spread']}) | {switches} "

@@ -57,15 +57,27 @@ def random_classifier(model_name: str, num_classes: int, images: int):
     return x, y, model
 
 
-def validation_timer(seconds: list[float]):
-    """A Keras callback appending each validation pass's wall seconds to `seconds`."""
+def validation_timer(seconds: list[float], training: list[float] | None = None,
+                     ends: list[float] | None = None):
+    """A Keras callback appending each validation pass's wall seconds to `seconds` (and, given
+    `training`, each epoch's training phase, from the epoch's start to its validation pass; given
+    `ends`, the `time.perf_counter()` at which each validation pass ended)."""
     import keras
 
     class ValidationTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_start = time.perf_counter()
+
         def on_test_begin(self, logs=None):
             self._start = time.perf_counter()
+            if training is not None and getattr(self, "_epoch_start", None) is not None:
+                training.append(self._start - self._epoch_start)
+                self._epoch_start = None
 
         def on_test_end(self, logs=None):
-            seconds.append(time.perf_counter() - self._start)
+            now = time.perf_counter()
+            seconds.append(now - self._start)
+            if ends is not None:
+                ends.append(now)
 
     return ValidationTimer()
