@@ -517,3 +517,21 @@ def test_a_canvas_keeps_its_alpha_only_where_a_pixel_is_not_opaque() -> None:
         assert np.array_equal(np.asarray(decoded.convert("RGBA")), np.asarray(canvas.buffer_rgba()))
         modes.append(decoded.mode)
     assert modes == ["RGB", "RGBA"]
+
+
+def test_a_reused_reliability_diagram_draws_what_a_fresh_one_draws() -> None:
+    from monitor.calibration import bin_statistics, reliability
+    from monitor.render.reliability import ReliabilityRenderer, reliability_png
+
+    rng = np.random.default_rng(5)
+    renderer = ReliabilityRenderer()
+    cases = [(rng.random(400) ** 0.3, 0.7, 15), (rng.random(400), 1.2, 15),  # over-, under-confident
+             (np.full(50, 0.95), 0.0, 15), (rng.random(300), 0.9, 10)]          # one bin; fewer bins
+    pictures = []
+    for epoch, (confidence, skill, bins) in enumerate(cases):
+        correct = rng.random(len(confidence)) < np.clip(confidence * skill, 0, 1)
+        stats = reliability(**bin_statistics(confidence, correct, bins))
+        png = renderer.render(stats, f"Validation, epoch {epoch}")
+        assert png == reliability_png(stats, f"Validation, epoch {epoch}")
+        pictures.append(png)
+    assert len(set(pictures)) == len(cases)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
-from monitor.render.png import DPI, to_png
+from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
+from monitor.render.png import DPI
+
+OVER, UNDER = ("C3", "over-confident gap"), ("C9", "under-confident gap")
 
 
 def reliability_png(stats: dict, title: str) -> bytes:
@@ -14,12 +18,13 @@ def reliability_png(stats: dict, title: str) -> bytes:
     (empty bins left out), the gap to each bin's mean confidence shaded red (over-confident: the
     bar falls short of the diagonal) or blue (under-confident), and a second panel with the share
     of samples in each bin. 6 x 6.4 inches at `DPI`."""
-    return ReliabilityRenderer().render(stats, title)
+    return ReliabilityRenderer(text_cache_bytes=0).render(stats, title)
 
 
 class ReliabilityRenderer:
-    """`reliability_png` for every epoch of a run: the figure, its axes, the diagonal and the labels
-    are made once (a third of a diagram's cost); each `render` replaces the bars and the title.
+    """`reliability_png` for every epoch of a run, redrawn over a cached background: the axes, the
+    grid and the labels are drawn once per bin count; each `render` draws the bars, the legend of
+    the gaps shown, the share panel's y axis (its scale follows the largest share) and the title.
 
     ```python
     renderer = ReliabilityRenderer()
@@ -27,47 +32,70 @@ class ReliabilityRenderer:
     ```
     """
 
-    def __init__(self):
-        self.fig = Figure(figsize=(6.0, 6.4), dpi=DPI)
-        self.top, self.bottom = self.fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        self.fig.subplots_adjust(left=0.13, right=0.97, bottom=0.09, top=0.88, hspace=0.08)
-        self.diagonal = self.top.plot([0, 1], [0, 1], ":", color="0.5", linewidth=1.0,
-                                      label="perfect calibration")[0]
-        self.top.set_ylabel("Accuracy")
-        self.top.set_xlim(0, 1)
-        self.top.set_ylim(0, 1)
-        self.top.grid(True, alpha=0.3)
-        self.bottom.set_ylabel("Share")
-        self.bottom.set_xlabel("Confidence (probability of the predicted class)")
-        self.bottom.grid(True, alpha=0.3)
-        self._bars: list = []
+    def __init__(self, text_cache_bytes: int = TEXT_CACHE_BYTES):
+        self.text_cache_bytes = text_cache_bytes
+        self._blit: Blitter | None = None
+        self._bins = None
 
     def render(self, stats: dict, title: str) -> bytes:
-        for bars in self._bars:
-            bars.remove()
         acc, conf, share = (np.asarray(stats[k], np.float64) for k in ("accuracy", "confidence", "share"))
-        bins = len(acc)
-        edges = np.linspace(0.0, 1.0, bins + 1)
-        centers, width = (edges[:-1] + edges[1:]) / 2, 1.0 / bins
+        if self._blit is None or len(acc) != self._bins:
+            self._build(len(acc))
+            self._bins = len(acc)
         filled = np.isfinite(acc)
-        top = self.top
-        self._bars = [top.bar(centers[filled], acc[filled], width=width * 0.95, color="C0", edgecolor="white",
-                              label="accuracy")]
         over = filled & (conf > acc)
-        gaps = ((over, "C3", "over-confident gap"), (filled & ~over, "C9", "under-confident gap"))
-        for mask, color, label in gaps:
-            if mask.any():
-                low, high = np.minimum(acc[mask], conf[mask]), np.maximum(acc[mask], conf[mask])
-                self._bars.append(top.bar(centers[mask], high - low, bottom=low, width=width * 0.95,
-                                          color=color, alpha=0.45, edgecolor=color, hatch="//", label=label))
-        top.legend(fontsize=8, loc="upper left")  # the entries of this epoch's bars
+        low, high = np.minimum(acc, conf), np.maximum(acc, conf)
+        for i in range(len(acc)):
+            self._accuracy[i].set_visible(bool(filled[i]))
+            self._accuracy[i].set_height(acc[i] if filled[i] else 0.0)
+            for gaps, shown in ((self._over, over[i]), (self._under, filled[i] and not over[i])):
+                gaps[i].set_visible(bool(shown))
+                if shown:
+                    gaps[i].set_y(low[i])
+                    gaps[i].set_height(high[i] - low[i])
+            self._share[i].set_height(share[i])
+        kinds = (bool(over.any()), bool((filled & ~over).any()))
+        for key, legend in self._legends.items():
+            legend.set_visible(key == kinds)
         ece, mce = stats.get("ece", float("nan")), stats.get("mce", float("nan"))
-        top.set_title(f"{title}\nECE {_pct(ece)}, MCE {_pct(mce)}, "
-                      f"confidence − accuracy {_signed_pct(stats.get('over_confidence', float('nan')))}",
-                      fontsize=11)
-        self._bars.append(self.bottom.bar(centers, share, width=width * 0.95, color="0.55"))
-        self.bottom.set_ylim(0, max(0.05, float(np.nanmax(share)) * 1.1 if share.size else 1.0))
-        return to_png(self.fig)
+        self._title.set_text(f"{title}\nECE {_pct(ece)}, MCE {_pct(mce)}, confidence − accuracy "
+                             f"{_signed_pct(stats.get('over_confidence', float('nan')))}")
+        self._bottom.set_ylim(0, max(0.05, float(np.nanmax(share)) * 1.1 if share.size else 1.0))
+        return self._blit.png()
+
+    def _build(self, bins: int) -> None:
+        fig = Figure(figsize=(6.0, 6.4), dpi=DPI)
+        top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.09, top=0.88, hspace=0.08)
+        diagonal = top.plot([0, 1], [0, 1], ":", color="0.5", linewidth=1.0, label="perfect calibration")[0]
+        top.set_ylabel("Accuracy")
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1)
+        for ax in (top, bottom):
+            ax.set_axisbelow(True)  # the grid under the bars: it is in the background
+            ax.grid(True, alpha=0.3)
+        bottom.set_ylabel("Share")
+        bottom.set_xlabel("Confidence (probability of the predicted class)")
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        centers, width, zeros = (edges[:-1] + edges[1:]) / 2, 0.95 / bins, np.zeros(bins)
+        self._accuracy = top.bar(centers, zeros, width=width, color="C0", edgecolor="white", label="accuracy")
+        self._over, self._under = (top.bar(centers, zeros, bottom=zeros, width=width, color=color,
+                                           alpha=0.45, edgecolor=color, hatch="//", label=label)
+                                   for color, label in (OVER, UNDER))
+        self._share = bottom.bar(centers, zeros, width=width, color="0.55")
+        self._legends = {}  # one per kind of gap shown (over, under), as `legend()` would list them
+        for kinds in ((True, True), (True, False), (False, True), (False, False)):
+            gaps = [h for h, shown in zip((self._over, self._under), kinds, strict=True) if shown]
+            handles = [diagonal, self._accuracy, *gaps]
+            legend = Legend(top, handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+            top.add_artist(legend)
+            self._legends[kinds] = legend
+        self._title = top.set_title(" ", fontsize=11)
+        self._bottom = bottom
+        bars = [*self._accuracy, *self._over, *self._under]
+        dynamic = [*bars, diagonal, *top.spines.values(), *self._legends.values(), self._title,
+                   bottom.yaxis, *self._share, *bottom.spines.values()]
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes)
 
 
 def _pct(value: float) -> str:
