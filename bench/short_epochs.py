@@ -12,8 +12,6 @@ none, ...):
   (every image on disk);
 - suite-every-epoch: the same with `picture_budget=0`: every epoch's pictures drawn (as before the
   budget);
-- suite-niced: the same, the drawing process niced only (not in the SCHED_IDLE class), as
-  before it was;
 - suite-cold: the same, without the drawing process's warm-up as it starts (as before it had one);
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
   before `monitor.drawing`), to compare the two in one run;
@@ -63,8 +61,7 @@ if str(ROOT) not in sys.path:
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
 from bench.timing import run_in_worker, timed  # noqa: E402
 
-WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-niced", "suite-cold", "suite-thread",
-        "suite-no-pictures")
+WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
@@ -97,7 +94,6 @@ def worker(args) -> dict:
         if writers is not None:
             writers.drawing.enabled = args.way != "suite-thread"  # suite-thread: every picture drawn here
             writers.drawing.warm_up = args.way != "suite-cold"  # suite-cold: the child does not warm up
-            writers.drawing.idle = args.way != "suite-niced"  # suite-niced: niced, not SCHED_IDLE
             if args.way == "suite-no-pictures":
                 _draw_no_pictures(writers.drawing)
     elif args.way == "keras-tb":

@@ -1,5 +1,6 @@
 """Drawing in a child process of lower priority: the suite's pictures never hold the training
-process's GIL, and compete for its cores only when training leaves them idle.
+process's GIL, and compete for its cores at a lower priority (not for free: on cores that training
+keeps busy, `bench/background_cost.py` measures what work beside it costs).
 
 `DrawingProcess` starts `python -m monitor.drawing` (not `multiprocessing`, whose start methods
 import the user's own `__main__` again in the child), niced by `DRAWING_NICENESS`, and speaks to
@@ -38,6 +39,10 @@ import weakref
 from pathlib import Path
 
 DRAWING_NICENESS = 10  # added to the training process's niceness in the child
+# A picture allocates tens of thousands of objects (matplotlib's artists, transforms, paths), so the
+# cyclic collector, at Python's default of a young collection per 700 allocations, took about a
+# tenth of the child's drawing time; there, with nothing else running, it runs 70x less often.
+GC_THRESHOLDS = (50_000, 20, 100)
 _HEADER = struct.Struct("<Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -54,11 +59,9 @@ class DrawingFailed(RuntimeError):
 class DrawingProcess:
     """The child that draws the suite's pictures; see the module docstring."""
 
-    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS, warm_up: bool = True,
-                 idle: bool = True):
+    def __init__(self, enabled: bool = True, niceness: int = DRAWING_NICENESS, warm_up: bool = True):
         self.enabled = enabled
         self.niceness = niceness
-        self.idle = idle  # the child in the SCHED_IDLE class (False: niced only, for benchmarks)
         self.warm_up = warm_up  # the child's `warm_up()` as it starts (False: for benchmarks)
         self.cpu_seconds = 0.0  # CPU time spent drawing (as the child reports it), its warm-up included
         self.picture_cpu_seconds = 0.0  # the same without the warm-up: what the pictures cost
@@ -123,10 +126,8 @@ class DrawingProcess:
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(_child_path()))
         try:
             mode = "warm" if self.warm_up else "cold"
-            policy = "idle" if self.idle else "shared"
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode, policy],
-                stdin=subprocess.PIPE,
+                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, env=env, close_fds=True)
         except OSError as err:
             self._give_up(f"cannot start the drawing process ({err})")
@@ -283,29 +284,17 @@ def warm_up() -> float:
     return time.process_time() - start
 
 
-def run_when_idle() -> bool:
-    """Put this process in Linux's SCHED_IDLE class: it runs only on a core no other process
-    wants, and gives the core up at once when a thread of the training process wakes (a niced
-    process still takes its share, and holds the core until the scheduler's next tick). False
-    where the system has no such class."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        return False
-    return True
-
-
-def serve(niceness: int, warm: bool = True, idle: bool = True) -> None:
+def serve(niceness: int, warm: bool = True) -> None:
     """The child's loop: read a request, draw, answer; exit when the pipe closes. `warm`: first
-    `warm_up()`, while nobody waits (the child starts as training begins); `idle`: in the
-    SCHED_IDLE class (`run_when_idle`), besides niced."""
+    `warm_up()`, while nobody waits (the child starts as training begins). Niced, not in Linux's
+    SCHED_IDLE class: measured (`bench/background_cost.py`), neither hides work from training on
+    cores it keeps busy, and a SCHED_IDLE child would starve behind any busy process while `fit`
+    waits for its last pictures."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
     try:
         os.nice(niceness)
     except OSError:
         pass
-    if idle:
-        run_when_idle()
     pipe_in, pipe_out = sys.stdin.buffer, os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not garble the answers
     # seaborn (the annotated heatmaps) imports scipy.stats and scipy.cluster at its start, for kernel
@@ -316,10 +305,7 @@ def serve(niceness: int, warm: bool = True, idle: bool = True) -> None:
     import monitor.render  # noqa: F401  (matplotlib and the renderers, while the first epoch trains)
 
     warm_up_cpu = warm_up() if warm else 0.0  # its CPU goes with the first answer: every second counted
-    # A picture allocates tens of thousands of objects (matplotlib's artists, transforms, paths), so
-    # the cyclic collector, at its default of one young collection per 700 allocations, took about
-    # a tenth of the drawing time; here, with nothing else running, it runs 70x less often.
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     kept: dict[int, object] = {}
     while True:
         try:
@@ -357,6 +343,6 @@ def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tup
 
 if __name__ == "__main__":
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS,
-          warm=sys.argv[2:3] != ["cold"], idle=sys.argv[3:4] != ["shared"])
+          warm=sys.argv[2:3] != ["cold"])
     sys.stderr.flush()
     os._exit(0)  # nothing left to save: skip the interpreter's teardown (0.4 s with matplotlib loaded)

@@ -89,14 +89,12 @@ def test_the_warm_up_as_the_child_starts_changes_no_picture():
         cold.close()
 
 
-def test_the_child_is_niced_runs_only_on_idle_cores_and_never_loads_tensorflow(drawing):
+def test_the_child_is_niced_and_never_loads_tensorflow(drawing):
     drawing.start()
     pid = drawing._process.pid
     drawing.function(per_class_recall_bars)(np.ones(3), ["a", "b", "c"], "t")  # imports done
     fields = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()
     assert int(fields[16]) == min(19, os.nice(0) + DRAWING_NICENESS)  # field 19 of stat: nice
-    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the training process is left as it was
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "matplotlib" in maps and "tensorflow" not in maps
 
