@@ -35,13 +35,11 @@ class ReliabilityRenderer:
     def __init__(self, text_cache_bytes: int = TEXT_CACHE_BYTES):
         self.text_cache_bytes = text_cache_bytes
         self._blit: Blitter | None = None
-        self._bins = None
 
     def render(self, stats: dict, title: str) -> bytes:
         acc, conf, share = (np.asarray(stats[k], np.float64) for k in ("accuracy", "confidence", "share"))
-        if self._blit is None or len(acc) != self._bins:
+        if self._blit is None or len(acc) != len(self._accuracy):  # built once per bin count
             self._build(len(acc))
-            self._bins = len(acc)
         filled = np.isfinite(acc)
         over = filled & (conf > acc)
         low, high = np.minimum(acc, conf), np.maximum(acc, conf)
