@@ -15,20 +15,18 @@ Arrays in, PNG bytes out; matplotlib's object API only.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from PIL import Image
 
 from monitor.render.blit import TEXT_CACHE_BYTES, Blitter
 from monitor.render.grid import RIGHT_COLOR, WRONG_COLOR
 from monitor.render.names import GRID_NAME_WIDTH, short_name
 from monitor.render.panels import figure_box, fitted, paste_all, to_rgb8
-from monitor.render.png import DPI
+from monitor.render.png import DPI, encode_png
 
 ALPHA = 0.45  # weight of the heat map's colour over the image
 PANEL_IN = 1.5  # inches a panel is wide and high (120 px at DPI 80)
@@ -74,12 +72,8 @@ def upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def map_pngs(maps: np.ndarray) -> list[bytes]:
     """Each map (N, h, w) in [0, 1] as an 8-bit grey PNG of h x w pixels (value x 255)."""
-    out = []
-    for m in np.asarray(maps, dtype=np.float32):
-        buffer = io.BytesIO()
-        Image.fromarray((np.clip(m, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L").save(buffer, "PNG")
-        out.append(buffer.getvalue())
-    return out
+    grey = (np.clip(np.asarray(maps, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return [encode_png(m) for m in grey]
 
 
 def titles(true_idx, pred_idx, confidence, class_names: Sequence[str],

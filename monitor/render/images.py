@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
+
+from monitor.render.png import encode_png
 
 DisplayTransform = Callable[[np.ndarray], np.ndarray]
 THUMBNAIL_PX = 128  # longest side of a mistake's thumbnail for the dashboard
@@ -98,7 +99,5 @@ def thumbnail_pngs(images: np.ndarray | None, count: int,
     for image in pixels:
         picture = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
         picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        buffer = io.BytesIO()
-        picture.save(buffer, "PNG")
-        out.append(buffer.getvalue())
+        out.append(encode_png(np.asarray(picture)))
     return out
