@@ -107,12 +107,14 @@ def test_the_reader_keeps_every_intact_record_and_counts_what_it_skipped(logs, h
 def test_checksums_match_tensorboards_on_long_and_short_data():
     from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
 
-    from monitor.runfiles.checksums import masked_crc32c
+    from monitor.runfiles import checksums
 
+    assert checksums._native is not None  # google-crc32c's C extension, as requirements.txt installs it
     rng = np.random.default_rng(0)
     for size in (0, 1, 8, 4095, 32 * 1024 - 1, 32 * 1024, 100_003, 1 << 20):
         data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        assert masked_crc32c(data) == reference(data), size
+        assert checksums.masked_crc32c(data) == reference(data), size
+        assert checksums.python_crc32c(data) == checksums.crc32c(data), size  # the fallback agrees
 
 
 def _served(base: str, run: str) -> tuple[list[int], int]:

@@ -1,9 +1,12 @@
-"""CRC-32C (Castagnoli), as TFRecord files checksum each record, in Python and NumPy only.
+"""CRC-32C (Castagnoli), as TFRecord files checksum each record.
 
-Short data goes byte by byte (a table lookup each); long data (an image summary) is cut into
-lanes that NumPy checksums side by side, then joined: the register after a lane is the register
-before it carried over the lane's length of zero bytes (a linear map, applied by table), XOR the
-lane's own checksum from zero. About 15 times faster than byte by byte on a megabyte.
+Google's `google-crc32c` (a C extension, in requirements.txt) computes it when installed: a
+5 KB record in about 1 us against 0.5 ms below (`python -m monitor.runfiles.checksums` prints
+both). Without it, in Python and NumPy only: short data goes byte by byte (a table lookup
+each); long data (an image summary) is cut into lanes that NumPy checksums side by side, then
+joined: the register after a lane is the register before it carried over the lane's length of
+zero bytes (a linear map, applied by table), XOR the lane's own checksum from zero. About 15
+times faster than byte by byte on a megabyte.
 """
 
 from __future__ import annotations
@@ -11,6 +14,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+try:
+    from google_crc32c import implementation as _implementation
+    from google_crc32c import value as _native
+except ImportError:  # pragma: no cover - the package is in requirements.txt
+    _implementation, _native = None, None
+if _implementation != "c":
+    _native = None  # its pure-Python fallback is slower than ours
 
 _POLY = 0x82F63B78  # reflected Castagnoli polynomial
 _MASK_DELTA = 0xA282EAD8
@@ -69,6 +80,13 @@ def _lane_registers_from(start: np.ndarray, zeros: int) -> np.ndarray:
 
 def crc32c(data: bytes) -> int:
     """The CRC-32C of `data`."""
+    if _native is not None:
+        return _native(data)
+    return python_crc32c(data)
+
+
+def python_crc32c(data: bytes) -> int:
+    """The CRC-32C of `data`, without the C extension."""
     if len(data) < _SHORT:
         return _register(data, 0xFFFFFFFF) ^ 0xFFFFFFFF
     width = len(data) // _LANES
@@ -85,3 +103,13 @@ def masked_crc32c(data: bytes) -> int:
     """The masked CRC-32C a TFRecord stores."""
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+if __name__ == "__main__":
+    import os
+    import timeit
+
+    data = os.urandom(5000)
+    for name, fn in (("google-crc32c", _native), ("python", python_crc32c)):
+        if fn is not None:
+            print(f"{name}: {timeit.timeit(lambda fn=fn: fn(data), number=200) / 200 * 1e6:.1f} us per 5 KB")
