@@ -81,7 +81,7 @@ class SummaryWriters:
     def prepare(self) -> None:
         """Training begins: start the drawing process now, so its imports overlap the first epoch
         (chief only), and the picture budget's clock."""
-        self.pictures.start(time.monotonic())
+        self.pictures.start(time.monotonic(), time.process_time())
         if self.active and self._background:
             self.drawing.start()
 
@@ -89,14 +89,15 @@ class SummaryWriters:
         """Whether `epoch`'s pictures are drawn (`monitor.picture_budget`; the same answer for every
         callback asking about one epoch)."""
         due = self.pictures.due(epoch, last=last, spent_cpu_s=self.drawing.picture_cpu_seconds,
-                                now=time.monotonic(), behind=self._picture_work > 0)
+                                now=time.monotonic(), behind=self._picture_work > 0,
+                                cpu_now=time.process_time())
         if not due and not self._said_skipping and self.active:
             self._said_skipping = True
             b = self.pictures
-            print(f"monitor: drawing every epoch's pictures would take more than {b.share:.0%} of this "
-                  f"machine's {b.cores} CPU(s) while training, so from epoch {epoch + 1} on the suite draws "
-                  "TensorBoard images at the epochs that keep it within that (the first and last always); "
-                  "every epoch's numbers and dashboard data are written. picture_budget=0 "
+            print(f"monitor: drawing every epoch's pictures would take more than {b.share:.0%} of the CPU "
+                  f"training leaves idle on this machine's {b.cores} core(s), so from epoch {epoch + 1} on "
+                  "the suite draws TensorBoard images at the epochs that keep it within that (the first and "
+                  "last always); every epoch's numbers and dashboard data are written. picture_budget=0 "
                   "(train.py --picture-budget 0) draws every epoch.", file=sys.stderr, flush=True)
         return due
 

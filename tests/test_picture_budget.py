@@ -12,13 +12,17 @@ PICTURE_TAGS = ("confusion_matrix/normalized", "confusion_matrix/counts", "predi
 BLOCK = "epochs_001-010"
 
 
-def simulate(budget: PictureBudget, epochs: int, epoch_s: float, picture_cpu_s: float) -> list[bool]:
+def simulate(budget: PictureBudget, epochs: int, epoch_s: float, picture_cpu_s: float,
+             busy_cores: float | None = None) -> list[bool]:
     """Epochs of `epoch_s` seconds whose pictures cost `picture_cpu_s` CPU seconds each, reported
-    as soon as they are drawn; the budget's answer per epoch."""
-    budget.start(0.0)
+    as soon as they are drawn, while training keeps `busy_cores` cores busy (None: not told); the
+    budget's answer per epoch."""
+    budget.start(0.0, None if busy_cores is None else 100.0)
     spent, answers = 0.0, []
     for e in range(epochs):
-        due = budget.due(e, last=e == epochs - 1, spent_cpu_s=spent, now=(e + 1) * epoch_s)
+        now = (e + 1) * epoch_s
+        cpu_now = None if busy_cores is None else 100.0 + busy_cores * now
+        due = budget.due(e, last=e == epochs - 1, spent_cpu_s=spent, now=now, cpu_now=cpu_now)
         spent += picture_cpu_s if due else 0.0
         answers.append(due)
     return answers
@@ -33,6 +37,19 @@ def test_short_epochs_on_few_cores_get_pictures_every_few_epochs_within_the_shar
     assert spent_before_last <= 0.05 * 2 * 2.7 * 29 + 1.0  # within the share, but for one epoch's cost
     assert budget.drawn == [e for e, d in enumerate(answers) if d]
     assert budget.skipped == [e for e, d in enumerate(answers) if not d]
+
+
+def test_the_share_is_of_the_cpu_training_leaves_idle():
+    # 2 cores, training on 1.1 of them: 5% of the 0.9 idle core, not of both
+    busy = simulate(PictureBudget(0.05, cores=2), 60, epoch_s=4.0, picture_cpu_s=0.4, busy_cores=1.1)
+    told_nothing = simulate(PictureBudget(0.05, cores=2), 60, epoch_s=4.0, picture_cpu_s=0.4)
+    assert busy[0] and busy[-1]
+    assert sum(busy[:-1]) * 0.4 <= 0.05 * 0.9 * 4.0 * 59 + 0.4  # within 5% of the idle CPU, but one epoch
+    assert sum(busy) < 0.6 * sum(told_nothing)  # 0.9 idle core against 2: fewer than half as many
+    # every core busy: the first and the last only; a GPU machine's idle cores: every epoch
+    assert simulate(PictureBudget(0.05, cores=2), 20, epoch_s=4.0, picture_cpu_s=0.4,
+                    busy_cores=2.0) == [True] + [False] * 18 + [True]
+    assert all(simulate(PictureBudget(0.05, cores=16), 20, epoch_s=2.7, picture_cpu_s=1.0, busy_cores=1.5))
 
 
 def test_idle_cores_or_long_epochs_get_pictures_every_epoch():
