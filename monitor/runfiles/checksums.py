@@ -1,12 +1,12 @@
 """CRC-32C (Castagnoli), as TFRecord files checksum each record.
 
 Google's `google-crc32c` (a C extension, in requirements.txt) computes it when installed: a
-5 KB record in about 1 us against 0.5 ms below (`python -m monitor.runfiles.checksums` prints
-both). Without it, in Python and NumPy only: short data goes byte by byte (a table lookup
-each); long data (an image summary) is cut into lanes that NumPy checksums side by side, then
-joined: the register after a lane is the register before it carried over the lane's length of
-zero bytes (a linear map, applied by table), XOR the lane's own checksum from zero. About 15
-times faster than byte by byte on a megabyte.
+5 KB record in about 1 us against 0.5 ms below (`python bench/checksums.py` prints both).
+Without it, in Python and NumPy only: short data goes byte by byte (a table lookup each); long
+data (an image summary) is cut into lanes that NumPy checksums side by side, then joined: the
+register after a lane is the register before it carried over the lane's length of zero bytes (a
+linear map, applied by table), XOR the lane's own checksum from zero. About 15 times faster than
+byte by byte on a megabyte.
 """
 
 from __future__ import annotations
@@ -104,12 +104,3 @@ def masked_crc32c(data: bytes) -> int:
     crc = crc32c(data)
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
-
-if __name__ == "__main__":
-    import os
-    import timeit
-
-    data = os.urandom(5000)
-    for name, fn in (("google-crc32c", _native), ("python", python_crc32c)):
-        if fn is not None:
-            print(f"{name}: {timeit.timeit(lambda fn=fn: fn(data), number=200) / 200 * 1e6:.1f} us per 5 KB")
