@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import tensorflow as tf
 from tensorboard.compat.proto import summary_pb2
 
+from monitor import summaries
 from monitor.dashboard.metadata import FORMAT_VERSION, PLUGIN_NAME
 from monitor.limits import EPOCHS_PER_TAG
 from monitor.tags import block_tag
@@ -55,5 +55,5 @@ def mistake_maps(records: Sequence[dict], pngs: Sequence[bytes], map_size: tuple
     header = {"records": list(records), "layer": layer, "score": score,
               "map_size": [int(map_size[0]), int(map_size[1])], "maps": list(MAP_ORDER)}
     payload = [json.dumps(header).encode("utf-8"), *pngs]
-    return tf.summary.write(tag(split, step, epochs_per_tag), tf.constant(payload, dtype=tf.string),
-                            step=step, metadata=summary_metadata(split, layer, score))
+    return summaries.write(tag(split, step, epochs_per_tag), payload, step=step,
+                           metadata=summary_metadata(split, layer, score))

@@ -19,9 +19,9 @@ import os
 import sys
 import zipfile
 
-import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+from monitor import summaries
 from monitor.data import DATASETS
 from monitor.distribution import STRATEGIES
 from monitor.recipes import MODELS, recipe
@@ -95,12 +95,10 @@ def final_metrics(run: dict) -> dict[str, float]:
 
 def write_hparams(run: dict, model_config: dict | list, trial_id: str) -> None:
     """Experiment config, session and final metrics into the current default writer."""
-    hp.hparams_config(hparams=HPARAMS,
-                      metrics=[hp.Metric(tag, display_name=name) for tag, name in METRICS.items()])
-    hp.hparams(hparam_values(run, model_config), trial_id=trial_id)
-    step = max(int(run["epochs_run"]) - 1, 0)
-    for tag, value in final_metrics(run).items():
-        tf.summary.scalar(tag, value, step=step)
+    metrics = [hp.Metric(tag, display_name=name) for tag, name in METRICS.items()]
+    summaries.write_summary(hp.hparams_config_pb(hparams=HPARAMS, metrics=metrics), step=0)
+    summaries.write_summary(hp.hparams_pb(hparam_values(run, model_config), trial_id=trial_id), step=0)
+    summaries.scalars(final_metrics(run), step=max(int(run["epochs_run"]) - 1, 0))
 
 
 def write_hparams_file(run_dir: str, run: dict, model_config: dict | list) -> None:

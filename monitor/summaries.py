@@ -1,4 +1,6 @@
-"""Thin writers over `tf.summary`: each writes into the current default writer.
+"""Summary writers: each builds the `Summary` proto TensorBoard's plugin reads and writes it into
+the current default writer: the suite's `EventFileWriter` (`monitor.runfiles.event_files`; no
+TensorFlow op runs), else TensorFlow's default `tf.summary` writer, as `tf.summary.write` would.
 
 Tag names (the block of epochs a tag holds) come from `monitor.tags`.
 
@@ -10,12 +12,39 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.pr_curve import summary as pr_summary
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
+from tensorboard.plugins.text.summary_v2 import text_pb
+from tensorboard.util import tensor_util
 
 from monitor import histograms
 from monitor.render import png_size
+from monitor.runfiles.event_files import default_writer
+
+
+def write_summary(summary: summary_pb2.Summary, step: int) -> bool:
+    """`summary` into the current default writer (ours, else TensorFlow's); False when there is
+    none (as `tf.summary.write`)."""
+    writer = default_writer()
+    if writer is not None:
+        if not isinstance(summary, summary_pb2.Summary):  # TensorFlow's class (pr_curve's raw_data_pb)
+            summary = summary_pb2.Summary.FromString(summary.SerializeToString())
+        writer.add_summary(summary, step)
+        return True
+    return bool(tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step))
+
+
+def write(tag: str, data, step: int, metadata: summary_pb2.SummaryMetadata) -> bool:
+    """`tf.summary.write(tag, data, step, metadata)`: `data` an array (a list of bytes or a str for a
+    string tensor) stored as its tensor, with the plugin's `metadata`."""
+    if isinstance(data, list | tuple):
+        data = np.array(data, dtype=object)
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=tag, metadata=metadata, tensor=tensor_util.make_tensor_proto(data))
+    return write_summary(summary, step)
 
 
 def png_image(tag: str, png: bytes | None, step: int, description: str | None = None) -> None:
@@ -23,20 +52,24 @@ def png_image(tag: str, png: bytes | None, step: int, description: str | None = 
     if png is None:
         return
     width, height = png_size(png)
-    tensor = tf.constant([str(width), str(height), png], dtype=tf.string)
     metadata = image_metadata.create_summary_metadata(
         display_name=None, description=description, converted_to_tensor=True
     )
-    tf.summary.write(tag, tensor, step=step, metadata=metadata)
+    write(tag, [str(width).encode(), str(height).encode(), png], step, metadata)
 
 
 def text(tag: str, markdown: str, step: int) -> None:
-    tf.summary.text(tag, markdown, step=step)
+    write_summary(text_pb(tag, markdown), step)
 
 
 def scalars(values: dict[str, float], step: int) -> None:
+    """One scalar summary (float32, as `tf.summary.scalar`) per tag, as one event."""
+    if not values:
+        return
+    summary = summary_pb2.Summary()
     for tag, value in values.items():
-        tf.summary.scalar(tag, float(value), step=step)
+        summary.value.extend(scalar_pb(tag, float(value)).value)
+    write_summary(summary, step)
 
 
 def pr_curve(tag: str, counts: dict[str, np.ndarray], step: int) -> None:
@@ -52,7 +85,7 @@ def pr_curve(tag: str, counts: dict[str, np.ndarray], step: int) -> None:
         num_thresholds=len(counts["tp"]),
     )
     pb.value[0].tag = tag  # raw_data_pb appends "/pr_curves"; keep the tag we document
-    tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=step)
+    write_summary(pb, step)
 
 
 def histogram(name: str, values, step: int) -> None:

@@ -1,8 +1,9 @@
 """The one place where event files are opened, written and flushed.
 
 TensorBoard follows one active event file per directory, so `SummaryWriters`
-keeps a single `tf.summary` writer per directory, and runs rendering + writing
-on one background thread so the training thread only hands work over.
+keeps a single writer per directory (`EventFileWriter`: the summaries' protos framed as records,
+no TensorFlow op), and runs rendering + writing on one background thread so the training thread
+only hands work over.
 
 Pictures are drawn in a child process (`monitor.drawing`, `drawing`): the background thread
 hands it the arrays and waits, without the GIL, for the PNG bytes it writes.
@@ -26,11 +27,10 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import tensorflow as tf
-
 from monitor import storage
 from monitor.drawing import DrawingProcess
 from monitor.picture_budget import PictureBudget
+from monitor.runfiles.event_files import EventFileWriter
 
 
 class SummaryWriters:
@@ -58,7 +58,7 @@ class SummaryWriters:
         self.failed: str | None = None  # what went wrong, once writing turned itself off
         self.stop_on_storage_error = stop_on_storage_error
         self.storage_failure: tuple[str, BaseException] | None = None
-        self._writers: dict[str, tf.summary.SummaryWriter] = {}
+        self._writers: dict[str, EventFileWriter] = {}
         self._lock = threading.Lock()
         self._pending: deque[Future] = deque()
         self._background = background
@@ -118,11 +118,11 @@ class SummaryWriters:
         warnings.warn(f"monitor: {self.failed}. The monitoring suite writes nothing more in this run; "
                       "training goes on.", RuntimeWarning, stacklevel=2)
 
-    def writer(self, subdir: str) -> tf.summary.SummaryWriter:
+    def writer(self, subdir: str) -> EventFileWriter:
         path = os.path.join(self.logdir, subdir)
         with self._lock:
             if path not in self._writers:
-                self._writers[path] = tf.summary.create_file_writer(path)
+                self._writers[path] = EventFileWriter(path)
                 self._close_at_exit()
             return self._writers[path]
 

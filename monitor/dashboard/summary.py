@@ -1,7 +1,8 @@
-"""Writers of the dashboard's data: pure functions into the current default `tf.summary` writer.
+"""Writers of the dashboard's data: pure functions into the current default writer
+(`monitor.summaries.write`: the suite's own event-file writer, or a `tf.summary` one).
 
 ```python
-with tf.summary.create_file_writer("logs/run1/monitor").as_default():
+with EventFileWriter("logs/run1/monitor").as_default():   # or a tf.summary writer
     summary.confusion_counts(cm, class_names, step=epoch)          # validation
     summary.confident_mistakes(mistakes, thumbnails, step=epoch)
     summary.score_histograms(neg_hist, pos_hist, threshold=0.5, step=epoch)  # binary heads
@@ -18,8 +19,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import tensorflow as tf
 
+from monitor import summaries
 from monitor.dashboard import metadata
 from monitor.limits import EPOCHS_PER_TAG
 from monitor.runfiles.matrices import sparse_cells
@@ -30,8 +31,8 @@ def confusion_counts(cm: np.ndarray, class_names: Sequence[str], step: int,
     """One epoch's raw confusion counts for the dashboard, in tags of `epochs_per_tag` epochs."""
     if len(class_names) != np.shape(cm)[0]:
         raise ValueError(f"{len(class_names)} class names for a matrix of shape {np.shape(cm)}")
-    return tf.summary.write(
-        metadata.tag("confusion", split, step, epochs_per_tag), tf.constant(sparse_cells(cm)), step=step,
+    return summaries.write(
+        metadata.tag("confusion", split, step, epochs_per_tag), np.asarray(sparse_cells(cm)), step=step,
         metadata=metadata.create_summary_metadata("confusion", split, class_names))
 
 
@@ -42,9 +43,9 @@ def confident_mistakes(records: Sequence[dict], thumbnails: Sequence[bytes], ste
     if len(records) != len(thumbnails):
         raise ValueError(f"{len(records)} records but {len(thumbnails)} thumbnails")
     payload = [json.dumps(list(records)).encode("utf-8"), *thumbnails]
-    return tf.summary.write(
-        metadata.tag("mistakes", split, step, epochs_per_tag), tf.constant(payload, dtype=tf.string),
-        step=step, metadata=metadata.create_summary_metadata("mistakes", split))
+    return summaries.write(
+        metadata.tag("mistakes", split, step, epochs_per_tag), payload, step=step,
+        metadata=metadata.create_summary_metadata("mistakes", split))
 
 
 def score_histograms(neg_hist: np.ndarray, pos_hist: np.ndarray, threshold: float, step: int,
@@ -54,11 +55,11 @@ def score_histograms(neg_hist: np.ndarray, pos_hist: np.ndarray, threshold: floa
     neg, pos = np.asarray(neg_hist), np.asarray(pos_hist)
     if neg.ndim != 1 or neg.shape != pos.shape or len(neg) < 2:
         raise ValueError(f"Histograms of shapes {neg.shape} and {pos.shape}: two of one shape (T,), T >= 2")
-    hists = tf.constant(np.stack([neg, pos]).astype(np.int64))
+    hists = np.stack([neg, pos]).astype(np.int64)
     meta = metadata.create_summary_metadata("scores", split, threshold=float(threshold),
                                             num_thresholds=len(neg))
-    return tf.summary.write(metadata.tag("scores", split, step, epochs_per_tag), hists, step=step,
-                            metadata=meta)
+    return summaries.write(metadata.tag("scores", split, step, epochs_per_tag), hists, step=step,
+                           metadata=meta)
 
 
 MULTILABEL_PER_LABEL = ("tp", "fp", "fn", "tn")
@@ -76,10 +77,10 @@ def multilabel_counts(counts: dict, class_names: Sequence[str], step: int,
             "cooccurrence": None if counts.get("cooccurrence") is None
             else [[int(i), int(j), int(n)] for i, j, n in counts["cooccurrence"]],
             "threshold": float(counts["threshold"])}
-    payload = tf.constant(json.dumps(body), dtype=tf.string)
+    payload = np.array(json.dumps(body).encode("utf-8"), dtype=object)
     meta = metadata.create_summary_metadata("multilabel", split, class_names, threshold=body["threshold"])
-    return tf.summary.write(metadata.tag("multilabel", split, step, epochs_per_tag), payload, step=step,
-                            metadata=meta)
+    return summaries.write(metadata.tag("multilabel", split, step, epochs_per_tag), payload, step=step,
+                           metadata=meta)
 
 
 def calibration_bins(count, confidence_sum, correct, step: int, split: str = "validation",
@@ -91,8 +92,8 @@ def calibration_bins(count, confidence_sum, correct, step: int, split: str = "va
     if len(set(shapes)) != 1 or rows[0].ndim != 1 or not len(rows[0]):
         raise ValueError(f"Calibration statistics of shapes {shapes}: three of one shape (B,), B >= 1")
     meta = metadata.create_summary_metadata("calibration", split, bins=len(rows[0]))
-    return tf.summary.write(metadata.tag("calibration", split, step, epochs_per_tag),
-                            tf.constant(np.stack(rows)), step=step, metadata=meta)
+    return summaries.write(metadata.tag("calibration", split, step, epochs_per_tag),
+                           np.stack(rows), step=step, metadata=meta)
 
 
 def alerts(records: Sequence[dict], step: int, epochs_per_tag: int = EPOCHS_PER_TAG) -> bool:
@@ -101,9 +102,9 @@ def alerts(records: Sequence[dict], step: int, epochs_per_tag: int = EPOCHS_PER_
     for record in records:
         if record.get("event") not in ("started", "ended") or not isinstance(record.get("message"), str):
             raise ValueError(f"Not an alert: {record!r}")
-    payload = tf.constant(json.dumps(_plain(list(records)), allow_nan=False), dtype=tf.string)
-    return tf.summary.write(metadata.tag("alerts", "validation", step, epochs_per_tag), payload, step=step,
-                            metadata=metadata.create_summary_metadata("alerts", "validation"))
+    payload = np.array(json.dumps(_plain(list(records)), allow_nan=False).encode("utf-8"), dtype=object)
+    return summaries.write(metadata.tag("alerts", "validation", step, epochs_per_tag), payload, step=step,
+                           metadata=metadata.create_summary_metadata("alerts", "validation"))
 
 
 def _plain(value):
