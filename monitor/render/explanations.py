@@ -80,12 +80,19 @@ def titles(true_idx, pred_idx, confidence, class_names: Sequence[str],
            positive: int | None = None) -> list[str]:
     """"truth : prediction (87%)" per item, as the prediction grid titles its images; with
     `positive` (a binary head) `confidence` is p(positive), "cat : dog (p(dog) 0.83)"."""
-    names = [short_name(n, GRID_NAME_WIDTH) for n in class_names]
+    shortened: dict[int, str] = {}
+
+    def name(index) -> str:  # only the classes shown: a 1,000-class head shows a few dozen
+        index = int(index)
+        if index not in shortened:
+            shortened[index] = short_name(class_names[index], GRID_NAME_WIDTH)
+        return shortened[index]
+
     out = []
     for t, p, c in zip(np.asarray(true_idx).reshape(-1), np.asarray(pred_idx).reshape(-1),
                        np.asarray(confidence, dtype=np.float64).reshape(-1), strict=True):
-        shown = f"p({names[positive]}) {c:.2f}" if positive is not None else f"{100.0 * c:.0f}%"
-        out.append(f"{names[int(t)]} : {names[int(p)]} ({shown})")
+        shown = f"p({name(positive)}) {c:.2f}" if positive is not None else f"{100.0 * c:.0f}%"
+        out.append(f"{name(t)} : {name(p)} ({shown})")
     return out
 
 
