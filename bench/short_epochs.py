@@ -15,6 +15,9 @@ none, ...):
 - suite-cold: the same, without the drawing process's warm-up as it starts (as before it had one);
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
   before `monitor.drawing`), to compare the two in one run;
+- suite@REV (`--baseline-rev REV`): the suite as commit REV has it (checked out into a temporary
+  directory with `git worktree`, its own `bench/short_epochs.py` running the fit), interleaved with
+  this tree's in the same repeats: a before/after in one run;
 - suite-no-pictures: a diagnostic: the suite with every picture answered at once by a blank pixel
   (the dashboard's thumbnails still drawn): what everything but drawing the pictures costs.
 
@@ -42,6 +45,7 @@ Per C it prints medians over the repeats, with the spread (min-max) of the per-r
 
     .venv/bin/python bench/short_epochs.py --repeats 5 --out bench/results/short_epochs.json   # ~25 min
     .venv/bin/python bench/short_epochs.py --repeats 1 --classes 10                            # ~1 min
+    .venv/bin/python bench/short_epochs.py --repeats 5 --ways suite --baseline-rev 4b87fa4      # before/after
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -148,12 +154,16 @@ def _draw_no_pictures(drawing) -> None:
     drawing.call = call
 
 
-def run_worker(num_classes: int, way: str, args) -> dict:
-    return run_in_worker(__file__, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
+def run_worker(num_classes: int, way: str, args, baseline: Path | None = None) -> dict:
+    """One fit in a fresh process; the way "suite@REV" runs the suite of `baseline` (REV's tree)."""
+    script = __file__
+    if "@" in way:
+        script, way = str(baseline / "bench" / "short_epochs.py"), way.split("@")[0]
+    return run_in_worker(script, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
                                     "--train", str(args.train), "--val", str(args.val), "--epochs",
                                     str(args.epochs), "--batch-size", str(args.batch_size or 0),
                                     "--suite-kwargs", args.suite_kwargs],
-                         f"{way} C={num_classes}")
+                         f"{way} C={num_classes} ({script})")
 
 
 def _later(values: list[float]) -> float:
@@ -170,7 +180,7 @@ def summarise(results: dict, epochs: int) -> list[dict]:
     for c, ways in results.items():
         none, tb = ways["none"], ways["keras-tb"]
         tb_ratios = [t["fit_s"] / n["fit_s"] for t, n in zip(tb, none, strict=True)]
-        for way in (w for w in WAYS if w.startswith("suite") and w in ways):
+        for way in (w for w in ways if w.startswith("suite")):
             suite = ways[way]
             fit_ratios = [s["fit_s"] / n["fit_s"] for s, n in zip(suite, none, strict=True)]
             val_ratios = [_later(s["val_s"]) / _later(n["val_s"]) for s, n in zip(suite, none, strict=True)]
@@ -263,6 +273,7 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS),
                    help="the ways compared (none and keras-tb are always run)")
+    p.add_argument("--baseline-rev", help="also run the suite of this commit (way suite@REV), interleaved")
     p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
     p.add_argument("--suite-kwargs", default="{}",
                    help="diagnostic: keyword arguments (JSON) for monitoring_callbacks, e.g. "
@@ -277,14 +288,25 @@ def main(argv=None) -> None:
         Path(args.worker_out).write_text(json.dumps(worker(args)))
         return
     ways = [w for w in WAYS if w in ("none", "keras-tb") or w in args.ways]
+    baseline = None
+    if args.baseline_rev:
+        ways.insert(ways.index("keras-tb") + 1, f"suite@{args.baseline_rev}")
+        baseline = Path(tempfile.mkdtemp(prefix="short-epochs-")) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline),
+                        args.baseline_rev], check=True)
     results: dict[int, dict[str, list]] = {c: {w: [] for w in ways} for c in args.classes}
-    for r in range(args.repeats):  # repeats outermost: a slow spell of the machine hits every C alike
-        for c in args.classes:
-            for way in ways:
-                start = time.time()
-                results[c][way].append(run_worker(c, way, args))
-                print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "
-                      f"(fit {results[c][way][-1]['fit_s']:.2f} s)", file=sys.stderr, flush=True)
+    try:
+        for r in range(args.repeats):  # repeats outermost: a slow spell of the machine hits every C alike
+            for c in args.classes:
+                for way in ways:
+                    start = time.time()
+                    results[c][way].append(run_worker(c, way, args, baseline))
+                    print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "
+                          f"(fit {results[c][way][-1]['fit_s']:.2f} s)", file=sys.stderr, flush=True)
+    finally:
+        if baseline is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
+                           check=False)
     rows = summarise(results, args.epochs)
     table = markdown(rows)
     print(table)

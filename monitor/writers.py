@@ -187,7 +187,7 @@ class SummaryWriters:
                 with self._lock:
                     writers = list(self._writers.values())
                 for w in writers:
-                    w.flush()
+                    w.flush(durable=True)  # on disk before what is committed behind them
                 work()
             except Exception as err:  # noqa: BLE001
                 if self.stop_on_storage_error and storage.is_storage_error(err):

@@ -78,7 +78,8 @@ _FILE_NUMBERS = itertools.count()
 
 class EventFileWriter:
     """A new event file in `folder` (made if missing), named as TensorFlow names its own; summaries
-    are appended as records; `flush()` hands them to the operating system.
+    are appended as records; `flush()` hands them to the operating system, `flush(durable=True)`
+    and `close()` on to the disk.
 
     ```python
     writer = EventFileWriter("logs/run1/monitor")
@@ -105,14 +106,18 @@ class EventFileWriter:
     def add_event(self, event: event_pb2.Event) -> None:
         self._file.write(frame(event.SerializeToString()))
 
-    def flush(self) -> None:
+    def flush(self, durable: bool = False) -> None:
+        """Hand what was added to the operating system (readers see it); `durable`: and on to the
+        disk (`fsync`), as before a backup is committed behind it."""
         if not self._file.closed:
             self._file.flush()
+            if durable:
+                os.fsync(self._file.fileno())
 
     def close(self) -> None:
         if not self._file.closed:
             try:
-                self._file.flush()
+                self.flush(durable=True)
             finally:
                 self._file.close()
 
