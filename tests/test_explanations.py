@@ -339,6 +339,24 @@ def test_the_suite_writes_explanations_every_epoch_and_the_dashboards_maps(tmp_p
                                atol=0.5 / 255 + 1e-6)
 
 
+def test_the_first_epochs_tracing_waits_for_trainings_first_step(tmp_path, monkeypatch):
+    """Until its first step the training thread traces its own step function: the Grad-CAM's
+    tracing thread starts after it (sharing the GIL with it had cost training 100+ ms)."""
+    seen = []
+    build = ExplanationsCallback._build_cam
+
+    def recording(self):
+        seen.append(int(self.model.optimizer.iterations.numpy()))
+        return build(self)
+
+    monkeypatch.setattr(ExplanationsCallback, "_build_cam", recording)
+    x, y = tiny_data(240)
+    suite, _, ours = _fit(_tiny_cnn(), tmp_path, x, y)
+    assert ours == []
+    assert seen and seen[0] >= 1, seen  # the tracing thread's build, after at least one step
+    assert next(c for c in suite if isinstance(c, ExplanationsCallback)).last.epoch == 1
+
+
 def test_a_binary_head_is_explained_for_both_sides(tmp_path):
     x, y = tiny_data(200, classes=2, seed=4)
     keras.utils.set_random_seed(0)
