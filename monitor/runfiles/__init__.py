@@ -12,6 +12,9 @@
 | `model.keras`                          | `model_file`      |
 | event files under `monitor/`, `test/`, `train/`, `validation/` | `event_files` (read, rewritten) |
 
+`event_files.EventFileWriter` also writes the suite's own (`monitor/`, `test/`, the HParams session),
+without TensorFlow.
+
 `report.html` and its PNGs are `monitor.report`'s (it builds them from the files above).
 
 Nothing here imports TensorFlow or Keras at import time: reading a run needs neither.
