@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.timing import run_in_worker  # noqa: E402  (needs ROOT on sys.path; no Keras)
+from bench.timing import add_worker_arguments, run_in_worker, served_as_worker  # noqa: E402  (no Keras)
 
 TARGETS = {"val_ratio": 1.05, "fit_ratio": 1.05, "bg_cpu_s_at_10": 0.4, "bg_cpu_s_at_1000": 1.0,
            "monitor_mb_per_epoch_at_1000": 1.0}
@@ -162,14 +162,9 @@ def main(argv=None) -> None:
     p.add_argument("--ways", default="plain,suite",
                    help="comma-separated, run interleaved: plain, suite, suite-no-mistakes")
     p.add_argument("--out", help="write the raw numbers as JSON here (and the table beside it as .md)")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--way", help=argparse.SUPPRESS)
-    p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", help=argparse.SUPPRESS)
-    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    add_worker_arguments(p)
     args = p.parse_args(argv)
-    if args.worker:
-        Path(args.worker_out).write_text(json.dumps(worker(args)))
+    if served_as_worker(args, worker):
         return
     ways = args.ways.split(",")
     results: dict[int, dict[str, list]] = {c: {w: [] for w in ways} for c in args.classes}

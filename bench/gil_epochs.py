@@ -17,7 +17,6 @@ Prints, per way, the whole fit's GIL wait and each epoch's (ms, medians over the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -29,7 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
-from bench.timing import run_in_worker  # noqa: E402
+from bench.timing import add_worker_arguments, run_in_worker, served_as_worker  # noqa: E402
 
 WAYS = ("now", "trace-at-start")
 
@@ -69,14 +68,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--way", help=argparse.SUPPRESS)
-    p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", help=argparse.SUPPRESS)
-    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    add_worker_arguments(p)
     args = p.parse_args(argv)
-    if args.worker:
-        Path(args.worker_out).write_text(json.dumps(worker(args)))
+    if served_as_worker(args, worker):
         return
     runs: dict[str, list[dict]] = {w: [] for w in WAYS}
     for r in range(args.repeats):

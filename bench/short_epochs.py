@@ -65,7 +65,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
-from bench.timing import run_in_worker, timed  # noqa: E402
+from bench.timing import add_worker_arguments, run_in_worker, served_as_worker, timed  # noqa: E402
 
 WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures")
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
@@ -278,14 +278,9 @@ def main(argv=None) -> None:
     p.add_argument("--suite-kwargs", default="{}",
                    help="diagnostic: keyword arguments (JSON) for monitoring_callbacks, e.g. "
                    '\'{"tensorboard": false, "explanations": false}\' (default: none)')
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--way", help=argparse.SUPPRESS)
-    p.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--run-dir", help=argparse.SUPPRESS)
-    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    add_worker_arguments(p)
     args = p.parse_args(argv)
-    if args.worker:
-        Path(args.worker_out).write_text(json.dumps(worker(args)))
+    if served_as_worker(args, worker):
         return
     ways = [w for w in WAYS if w in ("none", "keras-tb") or w in args.ways]
     baseline = None

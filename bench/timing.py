@@ -26,6 +26,27 @@ def run_in_worker(script: str, args: list[str], label: str) -> dict:
         return json.loads(out.read_text())
 
 
+def add_worker_arguments(parser) -> None:
+    """The hidden flags of a worker process: those `run_in_worker` passes, and the way and class
+    count its callers pass."""
+    import argparse
+
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--way", help=argparse.SUPPRESS)
+    parser.add_argument("--num-classes", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+
+
+def served_as_worker(args, worker) -> bool:
+    """In a worker process (`--worker`): write `worker(args)` as JSON where `run_in_worker` reads it,
+    and say so (True); False in the parent."""
+    if not args.worker:
+        return False
+    Path(args.worker_out).write_text(json.dumps(worker(args)))
+    return True
+
+
 def timed(fn, totals: dict, key):
     """`fn`, adding the wall seconds each call takes to `totals[key]` (raised or not)."""
     def call(*args, **kwargs):
