@@ -38,9 +38,12 @@ def write_summary(summary: summary_pb2.Summary, step: int) -> bool:
 
 
 def write(tag: str, data, step: int, metadata: summary_pb2.SummaryMetadata) -> bool:
-    """`tf.summary.write(tag, data, step, metadata)`: `data` an array (a list of bytes or a str for a
-    string tensor) stored as its tensor, with the plugin's `metadata`."""
-    if isinstance(data, list | tuple):
+    """`tf.summary.write(tag, data, step, metadata)`: `data` an array stored as its tensor, with the
+    plugin's `metadata`; a str or bytes (a string scalar, str as UTF-8) or a list of bytes (a string
+    vector) as `tf.constant` would make them."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if isinstance(data, bytes | list | tuple):
         data = np.array(data, dtype=object)
     summary = summary_pb2.Summary()
     summary.value.add(tag=tag, metadata=metadata, tensor=tensor_util.make_tensor_proto(data))

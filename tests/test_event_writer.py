@@ -6,6 +6,8 @@ import os
 import numpy as np
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.pr_curve import summary as pr_summary
 
 from monitor import summaries
@@ -73,7 +75,7 @@ def test_scalars_text_and_images_match_tensorflows_own_functions(tmp_path):
         tf.summary.scalar("loss", 0.125, step=3)
         tf.summary.text("note", "hello", step=3)
         tf.summary.write("image", tf.constant([b"0", b"0", png]), step=3,
-                         metadata=summaries.image_metadata.create_summary_metadata(
+                         metadata=image_metadata.create_summary_metadata(
                              display_name=None, description=None, converted_to_tensor=True))
     theirs.close()
     read_ours, read_theirs = _read(tmp_path / "ours"), _read(tmp_path / "theirs")
@@ -107,6 +109,6 @@ def test_an_event_file_is_named_and_framed_as_tensorflows(tmp_path):
 
 
 def test_without_a_default_writer_nothing_is_written():
-    meta = summaries.summary_pb2.SummaryMetadata()
+    meta = summary_pb2.SummaryMetadata()
     assert summaries.write("x", np.zeros(2), step=0, metadata=meta) is False
     assert event_files.default_writer() is None

@@ -32,7 +32,7 @@ def confusion_counts(cm: np.ndarray, class_names: Sequence[str], step: int,
     if len(class_names) != np.shape(cm)[0]:
         raise ValueError(f"{len(class_names)} class names for a matrix of shape {np.shape(cm)}")
     return summaries.write(
-        metadata.tag("confusion", split, step, epochs_per_tag), np.asarray(sparse_cells(cm)), step=step,
+        metadata.tag("confusion", split, step, epochs_per_tag), sparse_cells(cm), step=step,
         metadata=metadata.create_summary_metadata("confusion", split, class_names))
 
 
@@ -77,7 +77,7 @@ def multilabel_counts(counts: dict, class_names: Sequence[str], step: int,
             "cooccurrence": None if counts.get("cooccurrence") is None
             else [[int(i), int(j), int(n)] for i, j, n in counts["cooccurrence"]],
             "threshold": float(counts["threshold"])}
-    payload = np.array(json.dumps(body).encode("utf-8"), dtype=object)
+    payload = json.dumps(body)
     meta = metadata.create_summary_metadata("multilabel", split, class_names, threshold=body["threshold"])
     return summaries.write(metadata.tag("multilabel", split, step, epochs_per_tag), payload, step=step,
                            metadata=meta)
@@ -102,7 +102,7 @@ def alerts(records: Sequence[dict], step: int, epochs_per_tag: int = EPOCHS_PER_
     for record in records:
         if record.get("event") not in ("started", "ended") or not isinstance(record.get("message"), str):
             raise ValueError(f"Not an alert: {record!r}")
-    payload = np.array(json.dumps(_plain(list(records)), allow_nan=False).encode("utf-8"), dtype=object)
+    payload = json.dumps(_plain(list(records)), allow_nan=False)
     return summaries.write(metadata.tag("alerts", "validation", step, epochs_per_tag), payload, step=step,
                            metadata=metadata.create_summary_metadata("alerts", "validation"))
 

@@ -11,8 +11,9 @@ the file.
 
 `EventFileWriter` writes one (the suite's own event files), without TensorFlow: the `Summary`
 protos TensorBoard's plugins make, framed here, so that writing an epoch's summaries on the
-suite's thread runs no TensorFlow op (each took the thread about 0.3 ms of Python, holding the GIL
-the training thread needs between steps; a record here takes 0.015 ms).
+suite's thread runs no TensorFlow op (a `tf.summary` call took the thread 0.32-0.45 ms of CPU,
+holding the GIL the training thread needs between steps; a summary here 0.035-0.11 ms:
+`bench/summary_writes.py`).
 """
 
 from __future__ import annotations
