@@ -16,10 +16,16 @@ none, ...):
 - suite-thread: the same, drawing on the suite's background thread in the training process (as
   before `monitor.drawing`), to compare the two in one run;
 - suite@REV (`--baseline-rev REV`): the suite as commit REV has it (checked out into a temporary
-  directory with `git worktree`, its own `bench/short_epochs.py` running the fit), interleaved with
-  this tree's in the same repeats: a before/after in one run;
+  directory with `git worktree`; this script's fit, importing REV's `monitor` and `callbacks`),
+  interleaved with this tree's in the same repeats: a before/after in one run;
+- suite-no-explanations, suite-no-keras-tb: diagnostics: the suite without its Grad-CAM pictures
+  (`explanations=False`), without its TensorBoard callback (`tensorboard=False`);
 - suite-no-pictures: a diagnostic: the suite with every picture answered at once by a blank pixel
   (the dashboard's thumbnails still drawn): what everything but drawing the pictures costs.
+
+Keras' input pipeline for the arrays runs with tf.data's autotuning off, in every way alike
+(`--tf-data-autotune on`: the default pipeline): with it on, about one epoch in four starts after a
+wait of 2-4 s in tf.data itself, in plain fits as often as with the suite (`_tf_data_autotune_off`).
 
 Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
 (each repeat's suite fit over the none fit run next to it):
@@ -67,13 +73,20 @@ if str(ROOT) not in sys.path:
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
 from bench.timing import add_worker_arguments, run_in_worker, served_as_worker, timed  # noqa: E402
 
-WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures")
+WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures",
+        "suite-no-explanations", "suite-no-keras-tb")
+ABLATIONS = {"suite-no-explanations": {"explanations": False}, "suite-no-keras-tb": {"tensorboard": False}}
 TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 
 
 def worker(args) -> dict:
     """One fit of one way; returns its figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.suite_root:  # way suite@REV: that tree's suite (its drawing process too: the working directory)
+        sys.path.insert(0, args.suite_root)
+        os.chdir(args.suite_root)
+    if args.tf_data_autotune == "off":
+        _tf_data_autotune_off()
     import keras
 
     from bench.timing import random_classifier, validation_timer
@@ -92,7 +105,7 @@ def worker(args) -> dict:
     callbacks: list = []
     writers = None
     if args.way.startswith("suite"):
-        options = json.loads(args.suite_kwargs)
+        options = json.loads(args.suite_kwargs) | ABLATIONS.get(args.way, {})
         if args.way == "suite-every-epoch":
             options["picture_budget"] = 0
         callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], str(run_dir), **options)
@@ -106,6 +119,7 @@ def worker(args) -> dict:
         callbacks = [keras.callbacks.TensorBoard(str(run_dir), histogram_freq=1)]
     hooks = _time_hooks(callbacks)
     with GilWaitSampler() as gil:
+        steal_start = _stolen_seconds()
         cpu_start, start = time.process_time(), time.perf_counter()
         model.fit(x[:args.train], y[:args.train], validation_data=(x[args.train:], y[args.train:]),
                   batch_size=batch_size, epochs=args.epochs, verbose=0,
@@ -113,7 +127,8 @@ def worker(args) -> dict:
         if args.way.startswith("suite"):
             close_suite(callbacks)
         out = {"fit_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start,
-               "val_s": val_seconds, "train_s": train_seconds, "end_of_last_epoch_s": val_ends[-1] - start}
+               "val_s": val_seconds, "train_s": train_seconds, "end_of_last_epoch_s": val_ends[-1] - start,
+               "stolen_s": _stolen_seconds() - steal_start}
     out |= {"gil_wait_s": gil.wait_s, "gil_samples": gil.samples, "gil_switches": gil.switches,
             "gil_why": gil.why, "hooks_epoch_s": sum(hooks[h] for h in EPOCH_HOOKS),
             "hooks_once_s": sum(hooks[h] for h in ONCE_HOOKS)}
@@ -122,6 +137,39 @@ def worker(args) -> dict:
                 "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
                 "drawing_cpu_s": getattr(writers, "drawing_cpu_seconds", None), "failed": writers.failed}
     return out
+
+
+def _tf_data_autotune_off() -> None:
+    """Keras' own input pipeline for the arrays, with tf.data's autotuning off, in every way alike.
+
+    Measured (TensorFlow 2.21, Keras 3.15, this machine): with autotuning on, about one epoch in four
+    (52 of 208 later epochs in the plain fits of the earlier runs, 44 of 208 with Keras' TensorBoard
+    callback, 52 of 238 with the suite) starts after a 1.8-3.9 s wait, the training thread in
+    tf.data's `~RootDataset::Iterator` waiting for a thread of the last epoch's iterator while no
+    thread of the process uses the CPU. Waits of seconds, at random, in a 9-second fit
+    bury any 5% difference; with autotuning off, none in 14 plain epochs, and fits within 7.2-8.3 s
+    where they spread over 7.0-11.2 s. `--tf-data-autotune on` keeps the default pipeline."""
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters import array_data_adapter
+
+    keras_dataset = array_data_adapter.ArrayDataAdapter.get_tf_dataset
+
+    def without_autotuning(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return keras_dataset(self).with_options(options)
+
+    array_data_adapter.ArrayDataAdapter.get_tf_dataset = without_autotuning
+
+
+def _stolen_seconds() -> float:
+    """CPU seconds the hypervisor has given to other machines since boot (all cores; /proc/stat's
+    steal column): how noisy the machine was while a fit ran. 0 where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 EPOCH_HOOKS = ("on_epoch_begin", "on_test_begin", "on_test_end", "on_epoch_end")
@@ -156,14 +204,15 @@ def _draw_no_pictures(drawing) -> None:
 
 def run_worker(num_classes: int, way: str, args, baseline: Path | None = None) -> dict:
     """One fit in a fresh process; the way "suite@REV" runs the suite of `baseline` (REV's tree)."""
-    script = __file__
+    root = []
     if "@" in way:
-        script, way = str(baseline / "bench" / "short_epochs.py"), way.split("@")[0]
-    return run_in_worker(script, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
+        way, root = way.split("@")[0], ["--suite-root", str(baseline)]
+    return run_in_worker(__file__, ["--way", way, "--num-classes", str(num_classes), "--model", args.model,
                                     "--train", str(args.train), "--val", str(args.val), "--epochs",
                                     str(args.epochs), "--batch-size", str(args.batch_size or 0),
-                                    "--suite-kwargs", args.suite_kwargs],
-                         f"{way} C={num_classes} ({script})")
+                                    "--suite-kwargs", args.suite_kwargs, "--tf-data-autotune",
+                                    args.tf_data_autotune, *root],
+                         f"{way} C={num_classes} ({root or 'this tree'})")
 
 
 def _later(values: list[float]) -> float:
@@ -278,6 +327,10 @@ def main(argv=None) -> None:
     p.add_argument("--suite-kwargs", default="{}",
                    help="diagnostic: keyword arguments (JSON) for monitoring_callbacks, e.g. "
                    '\'{"tensorboard": false, "explanations": false}\' (default: none)')
+    p.add_argument("--tf-data-autotune", choices=("off", "on"), default="off",
+                   help="tf.data's autotuning of Keras' input pipeline, in every way (default: off; see "
+                   "_tf_data_autotune_off: its random waits of seconds at epoch starts bury 5%% differences)")
+    p.add_argument("--suite-root", help=argparse.SUPPRESS)  # a worker of way suite@REV: REV's tree
     add_worker_arguments(p)
     args = p.parse_args(argv)
     if served_as_worker(args, worker):
@@ -295,9 +348,11 @@ def main(argv=None) -> None:
             for c in args.classes:
                 for way in ways:
                     start = time.time()
-                    results[c][way].append(run_worker(c, way, args, baseline))
+                    done = run_worker(c, way, args, baseline)
+                    results[c][way].append(done)
                     print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "
-                          f"(fit {results[c][way][-1]['fit_s']:.2f} s)", file=sys.stderr, flush=True)
+                          f"(fit {done['fit_s']:.2f} s, "
+                          f"stolen {done.get('stolen_s', 0):.2f} s)", file=sys.stderr, flush=True)
     finally:
         if baseline is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
