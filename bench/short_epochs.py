@@ -25,7 +25,8 @@ none, ...):
 
 Keras' input pipeline for the arrays runs with tf.data's autotuning off, in every way alike
 (`--tf-data-autotune on`: the default pipeline): with it on, about one epoch in four starts after a
-wait of 2-4 s in tf.data itself, in plain fits as often as with the suite (`_tf_data_autotune_off`).
+wait of 2-4 s in tf.data itself, in plain fits as often as with the suite
+(`bench.timing.tf_data_autotune_off`).
 
 Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
 (each repeat's suite fit over the none fit run next to it):
@@ -71,7 +72,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
-from bench.timing import add_worker_arguments, run_in_worker, served_as_worker, timed  # noqa: E402
+from bench.timing import (  # noqa: E402
+    add_worker_arguments,
+    run_in_worker,
+    served_as_worker,
+    tf_data_autotune_off,
+    timed,
+)
 
 WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures",
         "suite-no-explanations", "suite-no-keras-tb")
@@ -86,7 +93,7 @@ def worker(args) -> dict:
         sys.path.insert(0, args.suite_root)
         os.chdir(args.suite_root)
     if args.tf_data_autotune == "off":
-        _tf_data_autotune_off()
+        tf_data_autotune_off()
     import keras
 
     from bench.timing import random_classifier, validation_timer
@@ -137,29 +144,6 @@ def worker(args) -> dict:
                 "background_cpu_s": writers.busy_cpu_seconds, "background_wall_s": writers.busy_seconds,
                 "drawing_cpu_s": getattr(writers, "drawing_cpu_seconds", None), "failed": writers.failed}
     return out
-
-
-def _tf_data_autotune_off() -> None:
-    """Keras' own input pipeline for the arrays, with tf.data's autotuning off, in every way alike.
-
-    Measured (TensorFlow 2.21, Keras 3.15, this machine): with autotuning on, about one epoch in four
-    (52 of 208 later epochs in the plain fits of the earlier runs, 44 of 208 with Keras' TensorBoard
-    callback, 52 of 238 with the suite) starts after a 1.8-3.9 s wait, the training thread in
-    tf.data's `~RootDataset::Iterator` waiting for a thread of the last epoch's iterator while no
-    thread of the process uses the CPU. Waits of seconds, at random, in a 9-second fit
-    bury any 5% difference; with autotuning off, none in 14 plain epochs, and fits within 7.2-8.3 s
-    where they spread over 7.0-11.2 s. `--tf-data-autotune on` keeps the default pipeline."""
-    import tensorflow as tf
-    from keras.src.trainers.data_adapters import array_data_adapter
-
-    keras_dataset = array_data_adapter.ArrayDataAdapter.get_tf_dataset
-
-    def without_autotuning(self):
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return keras_dataset(self).with_options(options)
-
-    array_data_adapter.ArrayDataAdapter.get_tf_dataset = without_autotuning
 
 
 def _stolen_seconds() -> float:
@@ -329,7 +313,8 @@ def main(argv=None) -> None:
                    '\'{"tensorboard": false, "explanations": false}\' (default: none)')
     p.add_argument("--tf-data-autotune", choices=("off", "on"), default="off",
                    help="tf.data's autotuning of Keras' input pipeline, in every way (default: off; see "
-                   "_tf_data_autotune_off: its random waits of seconds at epoch starts bury 5%% differences)")
+                   "bench.timing.tf_data_autotune_off: its random waits of seconds at epoch starts bury 5%% "
+                   "differences)")
     p.add_argument("--suite-root", help=argparse.SUPPRESS)  # a worker of way suite@REV: REV's tree
     add_worker_arguments(p)
     args = p.parse_args(argv)
