@@ -29,7 +29,8 @@ wait of 2-4 s in tf.data itself, in plain fits as often as with the suite
 (`bench.timing.tf_data_autotune_off`).
 
 Per C it prints medians over the repeats, with the spread (min-max) of the per-repeat ratios
-(each repeat's suite fit over the none fit run next to it):
+(each repeat's suite fit over the none fit run next to it) and, for the whole fit, a 95% bootstrap
+interval of the median ratio (what the repeats resolve):
 
 - whole fit seconds and suite/none (also keras-tb/none);
 - validation-pass seconds (median over epochs 2..E: the first one traces) and suite/none;
@@ -208,6 +209,16 @@ def _spread(values: list[float]) -> str:
     return f"{min(values):.3f}-{max(values):.3f}"
 
 
+def _median_ci(values: list[float], resamples: int = 2000) -> str:
+    """A 95% bootstrap interval of the median of `values` (seeded: the same table every time): how
+    finely the repeats resolve the ratio."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return f"{medians[int(0.025 * resamples)]:.3f}-{medians[int(0.975 * resamples) - 1]:.3f}"
+
+
 def summarise(results: dict, epochs: int) -> list[dict]:
     rows = []
     for c, ways in results.items():
@@ -229,6 +240,7 @@ def summarise(results: dict, epochs: int) -> list[dict]:
                 "fit_tb_s": statistics.median(r["fit_s"] for r in tb),
                 "fit_suite_s": statistics.median(r["fit_s"] for r in suite),
                 "fit_ratio": statistics.median(fit_ratios), "fit_ratio_spread": _spread(fit_ratios),
+                "fit_ratio_ci": _median_ci(fit_ratios),
                 "tb_ratio": statistics.median(tb_ratios), "tb_ratio_spread": _spread(tb_ratios),
                 "val_ratio": statistics.median(val_ratios), "val_ratio_spread": _spread(val_ratios),
                 "train_ratio": statistics.median(train_ratios), "train_ratio_spread": _spread(train_ratios),
@@ -269,7 +281,8 @@ def _ms(value) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| classes | way | fit none s | keras-tb / none (spread) | suite s | **suite / none** (spread) "
+    lines = ["| classes | way | fit none s | keras-tb / none (spread) | suite s "
+             "| **suite / none** (spread; 95% CI of the median) "
              "| val pass suite / none (spread) | training phase suite / none (spread) "
              "| end: suite − none s (spread) | CPU suite / none | training thread in the suite's hooks "
              "ms/epoch (keras-tb's) | once: train begin + end s | GIL wait ms/epoch: suite, none "
@@ -283,7 +296,8 @@ def markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {r['classes']} | {r['way']} | {r['fit_none_s']:.2f} "
             f"| {r['tb_ratio']:.3f} ({r['tb_ratio_spread']}) "
-            f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}) "
+            f"| {r['fit_suite_s']:.2f} | **{r['fit_ratio']:.3f}** ({r['fit_ratio_spread']}; "
+            f"{r.get('fit_ratio_ci', '—')}) "
             f"| {r['val_ratio']:.3f} ({r['val_ratio_spread']}) "
             f"| {r['train_ratio']:.3f} ({r['train_ratio_spread']}) "
             f"| {r['end_added_s']:.2f} ({r['end_added_spread']}) "
