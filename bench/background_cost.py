@@ -96,10 +96,13 @@ def measure(mode: str, epochs: int, memory: bool, autotune: bool = False) -> dic
 
 
 def main(argv=None) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.timing import add_tf_data_autotune_argument
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=9)
     p.add_argument("--modes", nargs="+", default=["idle", "nice", "nice19", "normal"], choices=list(LABELS))
-    p.add_argument("--tf-data-autotune", choices=("off", "on"), default="off")
+    add_tf_data_autotune_argument(p)
     p.add_argument("--memory", action="store_true", help="the child also streams through 30 MB of numpy")
     p.add_argument("--work", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

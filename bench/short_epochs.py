@@ -74,6 +74,7 @@ if str(ROOT) not in sys.path:
 
 from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path; no Keras)
 from bench.timing import (  # noqa: E402
+    add_tf_data_autotune_argument,
     add_worker_arguments,
     run_in_worker,
     served_as_worker,
@@ -325,10 +326,7 @@ def main(argv=None) -> None:
     p.add_argument("--suite-kwargs", default="{}",
                    help="diagnostic: keyword arguments (JSON) for monitoring_callbacks, e.g. "
                    '\'{"tensorboard": false, "explanations": false}\' (default: none)')
-    p.add_argument("--tf-data-autotune", choices=("off", "on"), default="off",
-                   help="tf.data's autotuning of Keras' input pipeline, in every way (default: off; see "
-                   "bench.timing.tf_data_autotune_off: its random waits of seconds at epoch starts bury 5%% "
-                   "differences)")
+    add_tf_data_autotune_argument(p)
     p.add_argument("--suite-root", help=argparse.SUPPRESS)  # a worker of way suite@REV: REV's tree
     add_worker_arguments(p)
     args = p.parse_args(argv)

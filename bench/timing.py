@@ -104,6 +104,15 @@ def validation_timer(seconds: list[float], training: list[float] | None = None,
     return ValidationTimer()
 
 
+def add_tf_data_autotune_argument(parser) -> None:
+    """`--tf-data-autotune {off,on}` (default off): whether a benchmark's fits keep tf.data's
+    autotuning (see `tf_data_autotune_off`)."""
+    parser.add_argument("--tf-data-autotune", choices=("off", "on"), default="off",
+                        help="tf.data's autotuning of Keras' input pipeline, in every fit (default: off; see "
+                        "bench.timing.tf_data_autotune_off: its random waits of seconds at epoch starts "
+                        "bury 5%% differences)")
+
+
 def tf_data_autotune_off() -> None:
     """Keras' own input pipeline for the arrays, with tf.data's autotuning off, in every way alike.
 
