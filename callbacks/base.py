@@ -21,7 +21,9 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
 
     Subclasses implement `write(epoch, state)`, called every `every_n_epochs`
     epochs (counting from the first) that had a validation pass; it runs on the
-    training thread and should only snapshot numbers and `submit` work.
+    training thread and should only snapshot numbers and `submit` work. Those that draw
+    pictures do it through `pictures(epoch, state)`, which also draws them on stand-in data
+    while the first epoch trains.
     Only the chief worker writes. Whatever fails in here is warned about once
     and turns the suite's writing off; it never reaches `fit`.
     """
@@ -38,14 +40,30 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         self.epochs_per_tag = epochs_per_tag
         self.seconds_on_training_thread = 0.0
         self._pictures = True  # whether the epoch being written gets its pictures (the picture budget)
+        self._rehearsed = False  # this fit's first pictures drawn on stand-in data (`pictures`)
 
     def on_train_begin(self, logs=None):
+        self._rehearsed = False
         try:
             if not model_is_chief(self.model):
                 self.writers.writing = False
             self.writers.prepare()
         except Exception as err:  # noqa: BLE001
             self.writers.fail("cannot tell whether this worker is the chief", err)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._rehearsed or epoch % self.every_n_epochs:
+            return
+        self._rehearsed = True
+        start = time.perf_counter()
+        try:
+            state = self.source.capture.stand_in()
+            draw = None if state is None else self.pictures(epoch, state)
+            if draw is not None:
+                self.writers.rehearse(draw)
+        except Exception:  # noqa: BLE001 - a rehearsal only; the epoch's end says what fails
+            pass
+        self.seconds_on_training_thread += time.perf_counter() - start
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.every_n_epochs or not self.writers.active:
@@ -92,3 +110,11 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         raise NotImplementedError
+
+    def pictures(self, epoch: int, state: EvaluationState):
+        """A function that draws `epoch`'s pictures from `state` and returns them, `[(tag, png)]`,
+        writing nothing; None: no pictures. As the first epoch begins it is also called with a
+        stand-in of the capture's state (`EvaluationCapture.stand_in`) and run on the background
+        thread (`SummaryWriters.rehearse`), so that the drawing process builds the figures while the
+        epoch trains and the first real pictures only fill them in."""
+        return None

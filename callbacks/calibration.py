@@ -38,14 +38,24 @@ class CalibrationCallback(ValidationSummaryCallback):
         statistics = {k: v.copy() for k, v in state.calibration.items()}
         stats = reliability(**statistics)
         self.ece[epoch] = stats["ece"]
-        title = f"Reliability, {self.epoch_title(epoch)}"
+        draw = self.pictures(epoch, state, stats)
         run_dir = self.writers.logdir
 
         def work() -> None:
             dashboard_summary.calibration_bins(**statistics, step=epoch, epochs_per_tag=self.epochs_per_tag)
             summaries.scalars(calibration_scalars(stats), epoch)
             calibration_lines.append(run_dir, epoch, statistics, stats)
-            png = self.diagram.render(stats, title)
-            summaries.png_image(block_tag("calibration/reliability", epoch, self.epochs_per_tag), png, epoch)
+            for tag, png in draw():
+                summaries.png_image(tag, png, epoch)
 
         self.submit(work)
+
+    def pictures(self, epoch: int, state: EvaluationState, stats: dict | None = None):
+        """`draw() -> [(tag, png)]`: the reliability diagram (`stats`: `reliability` of the state's
+        calibration, when already computed)."""
+        if state.calibration is None:
+            return None
+        stats = reliability(**state.calibration) if stats is None else stats
+        title = f"Reliability, {self.epoch_title(epoch)}"
+        return lambda: [(block_tag("calibration/reliability", epoch, self.epochs_per_tag),
+                         self.diagram.render(stats, title))]

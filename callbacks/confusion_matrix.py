@@ -12,6 +12,7 @@ from monitor.multilabel_summaries import write_multilabel_counts
 from monitor.names import check_class_names
 from monitor.render import ConfusionHeatmapRenderer
 from monitor.runfiles import matrices, multilabel_counts
+from monitor.tags import block_tag
 
 
 class ConfusionMatrixCallback(ValidationSummaryCallback):
@@ -59,6 +60,16 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
             matrices.append(run_dir, epoch, self.class_names, cm)
 
         self.submit(work)
+
+    def pictures(self, epoch: int, state: EvaluationState):
+        """`draw() -> [(tag, png)]`: the row-normalised heatmap, as the first epoch begins (the counts
+        heatmap's colour scale is the largest class's support, unknown before a validation pass: it is
+        built with the first epoch's pictures). `write` draws both through `write_confusion`."""
+        if state.multi_label is not None:
+            return None
+        title = f"Validation confusion matrix, {self.epoch_title(epoch)} (normalized)"
+        return lambda: [(block_tag("confusion_matrix/normalized", epoch, self.epochs_per_tag),
+                         self.renderers["normalized"].render(state.confusion, title))]
 
     def write_multi_label(self, epoch: int, state: EvaluationState) -> None:
         m = state.multi_label

@@ -69,9 +69,24 @@ class PredictionGridCallback(ValidationSummaryCallback):
         if state.multi_label is not None:
             self.write_multi_label(epoch, state)
             return
+        draw = self.pictures(epoch, state)
+        if draw is None:
+            return
+
+        def work() -> None:
+            for tag, png in draw():
+                summaries.png_image(tag, png, epoch)
+
+        self.submit(work)
+
+    def pictures(self, epoch: int, state: EvaluationState):
+        """`draw() -> [(tag, png)]`: the grid and the probability bars of `state`'s sample images
+        (None when there are none; a multi-label head's grid is `write_multi_label`'s)."""
+        if state.sample_images is None or state.multi_label is not None:
+            return None
         chosen = pick_samples(state, max(self.grid_size, self.probability_images))
         if chosen.size == 0:
-            return
+            return None
         images = state.sample_images[chosen]
         truth = state.sample_labels[chosen]
         probs = state.sample_probs[chosen]
@@ -81,20 +96,21 @@ class PredictionGridCallback(ValidationSummaryCallback):
         shown = probs[:, 1] if binary else probs[np.arange(len(probs)), predicted]
         ept = self.epochs_per_tag
 
-        def work() -> None:
+        def draw() -> list[tuple[str, bytes]]:
+            pictures = []
             if self.grid_size:
                 n = self.grid_size
                 png = self.grid_renderer.render(images[:n], truth[:n], predicted[:n], shown[:n], title,
                                                 positive=1 if binary else None)
-                summaries.png_image(block_tag("predictions/grid", epoch, ept), png, epoch)
+                pictures.append((block_tag("predictions/grid", epoch, ept), png))
             if self.probability_images:
                 n = self.probability_images
                 png = self.bars_renderer.render(images[:n], truth[:n], probs[:n],
                                                 f"Class probabilities, {self.epoch_title(epoch)}")
-                summaries.png_image(block_tag("predictions/probabilities", epoch, ept),
-                                    png, epoch)
+                pictures.append((block_tag("predictions/probabilities", epoch, ept), png))
+            return pictures
 
-        self.submit(work)
+        return draw
 
     def write_multi_label(self, epoch: int, state: EvaluationState) -> None:
         """The grid of a multi-label head: true label set over predicted set, per image."""

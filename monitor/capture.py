@@ -386,6 +386,30 @@ class EvaluationCapture:
             calibration=_calibration_of(v),
         )
 
+    def stand_in(self) -> EvaluationState | None:
+        """A state shaped as a validation pass's will be (every sample slot and mistake filled, blank
+        images, even probabilities, nothing counted): what the suite draws its figures on while the
+        first epoch trains, so that the first epoch's pictures only fill them in. None before `attach`
+        and for a multi-label head."""
+        if not self._vars or self.multi_label:
+            return None
+        c, t, s, m, b = self.num_classes, self.num_thresholds, self.slots, self.mistakes, CALIBRATION_BINS
+        shape = self._image_shape
+        mistakes = {}
+        if m:
+            mistakes = dict(mistake_confidence=np.full(m, 0.5), mistake_labels=np.zeros(m, np.int64),
+                            mistake_predicted=np.ones(m, np.int64), mistake_positions=np.arange(m),
+                            mistake_images=None if shape is None else np.zeros((m, *shape), np.float32))
+        return EvaluationState(
+            confusion=np.zeros((c, c), np.int64), pos_hist=np.zeros((c, t), np.int64),
+            neg_hist=np.zeros((c, t), np.int64),
+            sample_images=None if shape is None else np.zeros((s, *shape), np.float32),
+            sample_labels=np.arange(s) // self.samples_per_class % c, sample_probs=np.full((s, c), 1.0 / c),
+            sample_positions=np.arange(s), samples_per_class=self.samples_per_class, **mistakes,
+            binary_threshold=self.threshold if self.binary else None,
+            calibration={"count": np.ones(b, np.int64), "confidence_sum": (np.arange(b) + 0.5) / b,
+                         "correct": np.zeros(b, np.int64)})
+
     def _multi_label_of(self, v: dict, positions: np.ndarray) -> dict:
         """The multi-label fields of the state (none for other heads)."""
         if "ml_tp" not in v or self.binary:

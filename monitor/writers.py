@@ -163,6 +163,28 @@ class SummaryWriters:
 
         self._enqueue(task, bounded=True)
 
+    def rehearse(self, draw: Callable[[], object]) -> None:
+        """Run `draw()` on the background thread and drop what it returns: pictures drawn on stand-in
+        data while the first epoch trains, so that the drawing process has built their figures (and
+        loaded its fonts) before the first real ones are due. It writes nothing; a failure is left to
+        the real picture to report. Only where the pictures are drawn in the drawing process: drawn
+        here, they would hold the training process's GIL for nothing."""
+        if not (self.active and self._background and self.drawing.enabled):
+            return
+
+        def task() -> None:
+            start, cpu_start = time.perf_counter(), time.thread_time()
+            try:
+                if self.active:
+                    draw()
+            except Exception:  # noqa: BLE001 - stand-in data: the real picture says what fails
+                pass
+            finally:
+                self.busy_seconds += time.perf_counter() - start
+                self.busy_cpu_seconds += time.thread_time() - cpu_start
+
+        self._enqueue(task, bounded=False)
+
     def write_now(self, subdir: str, work: Callable[[], None], what: str) -> None:
         """Run `work()` with `subdir`'s writer as default, then close; raise OSError if it failed.
 

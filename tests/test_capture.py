@@ -241,3 +241,31 @@ def test_most_confident_mistakes_equal_a_brute_force_top_m_over_predict(m, jit):
     again = capture.read()
     np.testing.assert_array_equal(again.mistake_positions[: again.mistake_count],
                                   brute_force_mistakes(y[:40], probs[:40], m))
+
+
+@pytest.mark.parametrize("num_classes, slots", [(3, 18), (40, 18)])
+def test_the_stand_in_state_has_the_shapes_of_a_real_pass(num_classes, slots):
+    # what the suite draws the first epoch's figures on while it trains (callbacks.base)
+    capture = EvaluationCapture(num_classes, sample_slots=slots, mistakes=16)
+    assert capture.stand_in() is None  # not attached: no image shape known yet
+    model = tiny_model(classes=num_classes)
+    capture.attach(model)
+    x, y = tiny_data(400, classes=num_classes)
+    model.evaluate(x, y, verbose=0)
+    real, stand_in = capture.read(), capture.stand_in()
+    assert real.mistake_count == 16 and (real.sample_positions >= 0).all()  # every slot and mistake filled
+    for field in ("confusion", "pos_hist", "neg_hist", "sample_images", "sample_labels", "sample_probs",
+                  "sample_positions", "mistake_confidence", "mistake_labels", "mistake_predicted",
+                  "mistake_positions", "mistake_images"):
+        a, b = getattr(real, field), getattr(stand_in, field)
+        assert (a.shape, a.dtype.kind) == (b.shape, b.dtype.kind), field
+    assert stand_in.count == 0 and stand_in.mistake_count == 16
+    assert sorted(stand_in.calibration) == sorted(real.calibration)
+    assert all(stand_in.calibration[k].shape == real.calibration[k].shape for k in real.calibration)
+    assert np.allclose(stand_in.sample_probs.sum(axis=1), 1.0)
+    labels = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                               keras.layers.Dense(3, activation="sigmoid")])
+    labels.compile("adam", "binary_crossentropy")
+    multi_label = EvaluationCapture(3, head="multi_label")
+    multi_label.attach(labels)
+    assert multi_label.stand_in() is None  # no single predicted class: nothing drawn on a stand-in

@@ -201,3 +201,38 @@ def test_ctrl_c_is_the_training_process_and_a_killed_parent_leaves_no_child(tmp_
         parent.kill()
         parent.wait()
         parent.stdout.close()
+
+
+def _suite_pictures(run_dir: str, rehearse: bool, monkeypatch) -> tuple[dict, int]:
+    """A 1-epoch fit of a model that does not learn (the same predictions in every fit) with the
+    suite: its images {tag: PNG bytes}, and the requests its drawing process answered."""
+    import keras
+
+    from callbacks import close_suite, monitoring_callbacks
+    from callbacks.base import ValidationSummaryCallback
+    from monitor.capture import EvaluationCapture
+    from tests.helpers import NAMES, accumulator, tiny_data, tiny_model
+
+    with monkeypatch.context() as patch:
+        if not rehearse:
+            patch.setattr(EvaluationCapture, "stand_in", lambda self: None)
+        x, y = tiny_data(240)
+        model = tiny_model()
+        model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+        suite = monitoring_callbacks(NAMES, run_dir)
+        model.fit(x, y, validation_split=0.3, epochs=1, batch_size=32, callbacks=suite, verbose=0)
+        close_suite(suite)
+    drawing = next(c.writers.drawing for c in suite if isinstance(c, ValidationSummaryCallback))
+    acc = accumulator(os.path.join(run_dir, "monitor"))
+    images = {t: acc.Tensors(t)[0].tensor_proto.string_val[2] for t in acc.Tags()["tensors"]
+              if acc.SummaryMetadata(t).plugin_data.plugin_name == "images"}
+    return images, drawing.requests
+
+
+def test_figures_built_on_stand_ins_while_the_first_epoch_trains_change_no_picture(tmp_path, monkeypatch):
+    rehearsed, asked = _suite_pictures(str(tmp_path / "rehearsed"), True, monkeypatch)
+    plain, asked_plain = _suite_pictures(str(tmp_path / "plain"), False, monkeypatch)
+    assert len(plain) == 8 and rehearsed == plain  # every image, byte for byte
+    # drawn on stand-ins first: the reliability diagram, the normalised heatmap, the grid, the bars,
+    # the mistakes and both Grad-CAM pictures (not the counts heatmap: its scale needs the counts)
+    assert asked - asked_plain == 7

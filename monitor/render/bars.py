@@ -57,6 +57,8 @@ class ProbabilityBarsRenderer:
         self.text_cache_bytes = text_cache_bytes
         self._blit: Blitter | None = None
         self._key = None
+        self._content = None  # the kept images' hash
+        self._boxes = []  # where the images are pasted
 
     def render(self, images, true_idx, probs, title: str) -> bytes:
         probs = np.asarray(probs, dtype=np.float64)
@@ -67,10 +69,7 @@ class ProbabilityBarsRenderer:
             raise ValueError(f"probs must be ({k}, {n}) and true_idx length {k}")
         if n > ALL_BARS_MAX_CLASSES:
             return self._top_k(display_images(images, self.display_transform), true_idx, probs, title)
-        key = (images.shape, images.dtype.str, hash(images.tobytes()))
-        if self._blit is None or key != self._key:
-            self._build(display_images(images, self.display_transform))
-            self._key = key
+        self._keep(("all", images.shape, images.dtype.str), images, self._build)
         for i in range(k):
             pred, truth = int(np.argmax(probs[i])), int(true_idx[i])
             for c, bar in enumerate(self._bars[i]):
@@ -81,6 +80,19 @@ class ProbabilityBarsRenderer:
             self._labels[i].set_color("tab:blue" if pred == truth else "tab:red")
         self._title.set_text(title)
         return self._blit.png()
+
+    def _keep(self, key: tuple, images: np.ndarray, build, shown: np.ndarray | None = None) -> None:
+        """Build the figure for `key` (the layout: image count and size), or paste other images of
+        that size into the kept one. `shown`: the display images, when already made."""
+        content = hash(images.tobytes())
+        if self._blit is not None and key == self._key and content == self._content:
+            return
+        shown = display_images(images, self.display_transform) if shown is None else shown
+        if self._blit is None or key != self._key:
+            build(shown)
+        else:
+            self._blit.repaint_background(_paint_images(self._boxes, shown))
+        self._key, self._content = key, content
 
     def _layout(self, k: int, long_names: bool) -> tuple[Figure, object]:
         row_h = 2.6 if long_names else 2.1
@@ -113,6 +125,7 @@ class ProbabilityBarsRenderer:
             ax_bar.set_yticks([0.0, 0.5, 1.0])
             ax_bar.tick_params(axis="y", labelsize=8)
         dynamic = [self._title, *self._labels, *(bar for bars in self._bars for bar in bars)]
+        self._boxes = boxes
         self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint_background=_paint_images(boxes, imgs))
 
     def _top_k(self, imgs: np.ndarray, true_idx: np.ndarray, probs: np.ndarray, title: str) -> bytes:
@@ -120,10 +133,7 @@ class ProbabilityBarsRenderer:
 
         Built once per set of images with k + 1 bar slots per image; each epoch
         redraws the bars, their names and the labels over the cached images."""
-        key = ("top", imgs.shape, hash(imgs.tobytes()))
-        if self._blit is None or key != self._key:
-            self._build_top_k(imgs)
-            self._key = key
+        self._keep(("top", imgs.shape, imgs.dtype.str), imgs, self._build_top_k, shown=imgs)
         slots = self.top_k + 1
         for i in range(imgs.shape[0]):
             truth = int(true_idx[i])
@@ -176,6 +186,7 @@ class ProbabilityBarsRenderer:
                              fontsize=9)
         dynamic = [self._title, *self._labels, *(a for row in self._bars for a in row),
                    *(a for row in self._names for a in row)]
+        self._boxes = boxes
         self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint_background=_paint_images(boxes, imgs))
 
 

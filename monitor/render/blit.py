@@ -48,9 +48,22 @@ class Blitter:
             if isinstance(artist, Text):
                 _keep_layouts(artist)
         self.canvas.draw()
+        self._bare = None  # the background before `paint_background`, to paint other pixels into
         if paint_background is not None:  # `paint_background(pixels)`: pixels kept in the background
-            paint_background(np.asarray(self.canvas.buffer_rgba()))
+            pixels = np.asarray(self.canvas.buffer_rgba())
+            self._bare = pixels.copy()
+            paint_background(pixels)
         self.background = self.canvas.copy_from_bbox(fig.bbox)
+
+    def repaint_background(self, paint_background) -> None:
+        """Keep other pixels in the background (new sample images in the same places): the same
+        bytes as a Blitter built anew with this `paint_background`, without drawing the figure."""
+        if self._bare is None:
+            raise ValueError("this Blitter was built without `paint_background`")
+        pixels = np.asarray(self.canvas.buffer_rgba())
+        pixels[...] = self._bare
+        paint_background(pixels)
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
 
     def png(self) -> bytes:
         """The background with every dynamic artist drawn (or pasted) over it, as PNG."""
