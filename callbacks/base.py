@@ -21,9 +21,9 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
 
     Subclasses implement `write(epoch, state)`, called every `every_n_epochs`
     epochs (counting from the first) that had a validation pass; it runs on the
-    training thread and should only snapshot numbers and `submit` work. Those that draw
-    pictures do it through `pictures(epoch, state)`, which also draws them on stand-in data
-    while the first epoch trains.
+    training thread and should only snapshot numbers and `submit` work. Those whose
+    pictures cost most to build the first time also give a `rehearsal(epoch, state)`: those pictures
+    drawn on stand-in data while the first epoch trains.
     Only the chief worker writes. Whatever fails in here is warned about once
     and turns the suite's writing off; it never reaches `fit`.
     """
@@ -40,7 +40,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         self.epochs_per_tag = epochs_per_tag
         self.seconds_on_training_thread = 0.0
         self._pictures = True  # whether the epoch being written gets its pictures (the picture budget)
-        self._rehearsed = False  # this fit's first pictures drawn on stand-in data (`pictures`)
+        self._rehearsed = False  # this fit's first pictures drawn on stand-in data (`rehearsal`)
 
     def on_train_begin(self, logs=None):
         self._rehearsed = False
@@ -58,7 +58,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         start = time.perf_counter()
         try:
             state = self.source.capture.stand_in()
-            draw = None if state is None else self.pictures(epoch, state)
+            draw = None if state is None else self.rehearsal(epoch, state)
             if draw is not None:
                 self.writers.rehearse(draw)
         except Exception:  # noqa: BLE001 - a rehearsal only; the epoch's end says what fails
@@ -111,10 +111,12 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
     def write(self, epoch: int, state: EvaluationState) -> None:
         raise NotImplementedError
 
-    def pictures(self, epoch: int, state: EvaluationState):
-        """A function that draws `epoch`'s pictures from `state` and returns them, `[(tag, png)]`,
-        writing nothing; None: no pictures. As the first epoch begins it is also called with a
-        stand-in of the capture's state (`EvaluationCapture.stand_in`) and run on the background
-        thread (`SummaryWriters.rehearse`), so that the drawing process builds the figures while the
-        epoch trains and the first real pictures only fill them in."""
+    def rehearsal(self, epoch: int, state: EvaluationState):
+        """A function that draws some of `epoch`'s pictures from `state`, a stand-in of the capture's
+        (`EvaluationCapture.stand_in`: shaped as a validation pass's, nothing counted), and returns
+        them, writing nothing; None: nothing to rehearse. Called as the first epoch begins and run on
+        the background thread (`SummaryWriters.rehearse`), so that the drawing process builds those
+        figures while the epoch trains and the first real pictures only fill them in: worth it for a
+        picture whose figure costs far more to build than to fill in (a heatmap, a diagram), not for
+        one whose cost is its texts (a grid of titled images)."""
         return None

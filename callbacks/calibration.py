@@ -52,10 +52,13 @@ class CalibrationCallback(ValidationSummaryCallback):
 
     def pictures(self, epoch: int, state: EvaluationState, stats: dict | None = None):
         """`draw() -> [(tag, png)]`: the reliability diagram (`stats`: `reliability` of the state's
-        calibration, when already computed)."""
+        calibration, when already computed); None without calibration statistics."""
         if state.calibration is None:
             return None
         stats = reliability(**state.calibration) if stats is None else stats
         title = f"Reliability, {self.epoch_title(epoch)}"
         return lambda: [(block_tag("calibration/reliability", epoch, self.epochs_per_tag),
                          self.diagram.render(stats, title))]
+
+    def rehearsal(self, epoch: int, state: EvaluationState):
+        return self.pictures(epoch, state)  # its axes, grid, legends: built once, bars filled in

@@ -54,34 +54,25 @@ class ConfidentMistakesCallback(ValidationSummaryCallback):
             return  # no confident mistakes are captured for a multi-label head
         records = mistake_records(state)
         images = state.mistake_images
-        draw = self.pictures(epoch, state, records)
+        title = f"Most confident mistakes, {self.epoch_title(epoch)}"
+        binary = state.binary_threshold is not None
 
         def work() -> None:
             thumbnails = self.drawn(thumbnail_pngs, picture=False)  # data: drawn in every epoch
             dashboard_summary.confident_mistakes(
                 records, thumbnails(images, len(records), self.display_transform), step=epoch,
                 epochs_per_tag=self.epochs_per_tag)
-            for tag, png in draw():
+            n = min(self.grid_size, len(records))
+            if n and images is not None:
+                shown = records[:n]
+                confidence = [r["confidence"] for r in shown]
+                if binary:  # p(positive): the predicted class's probability, or 1 minus it
+                    confidence = [c if r["predicted"] == 1 else 1.0 - c for r, c in zip(shown, confidence,
+                                                                                          strict=True)]
+                png = self.grid_renderer.render(images[:n], [r["true"] for r in shown],
+                                           [r["predicted"] for r in shown], confidence, title,
+                                           positive=1 if binary else None)
+                tag = block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
                 summaries.png_image(tag, png, epoch)
 
         self.submit(work)
-
-    def pictures(self, epoch: int, state: EvaluationState, records: list | None = None):
-        """`draw() -> [(tag, png)]`: the grid of the `grid_size` most confident mistakes (`records`:
-        `mistake_records(state)`, when already made)."""
-        records = mistake_records(state) if records is None else records
-        images = state.mistake_images
-        n = min(self.grid_size, len(records))
-        if state.multi_label is not None or images is None or n == 0:
-            return lambda: []
-        title = f"Most confident mistakes, {self.epoch_title(epoch)}"
-        shown = records[:n]
-        confidence = [r["confidence"] for r in shown]
-        binary = state.binary_threshold is not None
-        if binary:  # p(positive): the predicted class's probability, or 1 minus it
-            confidence = [c if r["predicted"] == 1 else 1.0 - c
-                          for r, c in zip(shown, confidence, strict=True)]
-        tag = block_tag("mistakes/most_confident", epoch, self.epochs_per_tag)
-        return lambda: [(tag, self.grid_renderer.render(images[:n], [r["true"] for r in shown],
-                                                        [r["predicted"] for r in shown], confidence, title,
-                                                        positive=1 if binary else None))]

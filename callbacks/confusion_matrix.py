@@ -61,10 +61,10 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
 
         self.submit(work)
 
-    def pictures(self, epoch: int, state: EvaluationState):
-        """`draw() -> [(tag, png)]`: the row-normalised heatmap, as the first epoch begins (the counts
-        heatmap's colour scale is the largest class's support, unknown before a validation pass: it is
-        built with the first epoch's pictures). `write` draws both through `write_confusion`."""
+    def rehearsal(self, epoch: int, state: EvaluationState):
+        """The row-normalised heatmap (its colour scale is [0, 1]; the counts heatmap's is the largest
+        class's support, unknown before a validation pass, so it is built with the first epoch's
+        pictures). It also pays what any first heatmap pays (seaborn's first use, fonts)."""
         if state.multi_label is not None:
             return None
         title = f"Validation confusion matrix, {self.epoch_title(epoch)} (normalized)"

@@ -204,15 +204,9 @@ class ExplanationsCallback(ValidationSummaryCallback):
         explanation_summaries.mistake_maps(records, map_pngs(maps.reshape(-1, *maps.shape[2:])),
                                            maps.shape[2:], last.layer, last.score, last.epoch,
                                            epochs_per_tag=self.epochs_per_tag)
-        for tag, png in self._mistakes_picture(last, images, binary, title):
-            summaries.png_image(tag, png, last.epoch)
-
-    def _mistakes_picture(self, last: Explanations, images: np.ndarray, binary: bool, title: str) -> list:
-        """[(tag, png)] of the explained mistakes' picture ([] when none is shown)."""
-        records, maps = last.mistakes, last.mistake_maps
         n = min(self.mistakes_shown, len(records), max_items(3))
         if n == 0:
-            return []
+            return
         true = [r["true"] for r in records[:n]]
         pred = [r["predicted"] for r in records[:n]]
         confidence = [r["confidence"] if not binary or p == 1 else 1.0 - r["confidence"]
@@ -224,17 +218,13 @@ class ExplanationsCallback(ValidationSummaryCallback):
                                                                                                strict=True)]
         png = self.mistakes_renderer.render(pictures, texts, [False] * n, captions,
                                             f"Grad-CAM at {last.layer}: most confident mistakes, {title}")
-        return [(block_tag("explanations/mistakes", last.epoch, self.epochs_per_tag), png)]
+        tag = block_tag("explanations/mistakes", last.epoch, self.epochs_per_tag)
+        summaries.png_image(tag, png, last.epoch)
 
     def _write_grid(self, last: Explanations, images, probs, truth, binary: bool, title: str) -> None:
-        for tag, png in self._grid_picture(last, images, probs, truth, binary, title):
-            summaries.png_image(tag, png, last.epoch)
-
-    def _grid_picture(self, last: Explanations, images, probs, truth, binary: bool, title: str) -> list:
-        """[(tag, png)] of the grid's explained images ([] when there are none)."""
         n = min(len(images), max_items(2))
         if n == 0:
-            return []
+            return
         pred = last.grid_predicted[:n]
         shown = probs[:n, 1] if binary else probs[np.arange(n), pred]
         base = rgb(display_images(images[:n], self.display_transform))
@@ -243,33 +233,8 @@ class ExplanationsCallback(ValidationSummaryCallback):
         captions = [["", f"why {self._name(p)}?"] for p in pred]
         png = self.grid_renderer.render(pictures, texts, list(truth[:n] == pred), captions,
                                         f"Grad-CAM at {last.layer}: validation predictions, {title}")
-        return [(block_tag("explanations/grid", last.epoch, self.epochs_per_tag), png)]
-
-    def pictures(self, epoch: int, state: EvaluationState):
-        """`draw() -> [(tag, png)]`: both pictures with blank heat maps, for the stand-in state the
-        first epoch's rehearsal gives (see `ValidationSummaryCallback.pictures`). It waits for the
-        Grad-CAM being traced meanwhile: the titles name its layer. `write` draws the real ones."""
-        batch = explained_batch(state, min(self.grid_size, max_items(2)), MAX_EXPLAINED_MISTAKES)
-        if batch is None or state.multi_label is not None:
-            return None
-        tracing, binary, title = self._tracing, state.binary_threshold is not None, self.epoch_title(epoch)
-
-        def draw() -> list:
-            if tracing is not None:
-                tracing.join()
-            cam = self.cam
-            if cam is None:
-                return []
-            k, slots = len(batch["records"]), batch["grid_slots"]
-            images, blank = batch["images"], np.zeros((len(batch["images"]), 1, 1), np.float32)
-            last = Explanations(epoch, cam.layer.name, cam.score, batch["records"],
-                                np.stack([blank[:k], blank[:k]], axis=1), slots,
-                                state.sample_positions[slots], batch["classes"][k:, 0], blank[k:])
-            return [*self._mistakes_picture(last, images[:k], binary, title),
-                    *self._grid_picture(last, images[k:], batch["grid_probs"], state.sample_labels[slots],
-                                        binary, title)]
-
-        return draw
+        tag = block_tag("explanations/grid", last.epoch, self.epochs_per_tag)
+        summaries.png_image(tag, png, last.epoch)
 
     def _name(self, index) -> str:
         return short_name(self.class_names[int(index)], GRID_NAME_WIDTH)

@@ -7,6 +7,7 @@ import numpy as np
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor import summaries
 from monitor.capture import EvaluationState
+from monitor.limits import ALL_BARS_MAX_CLASSES
 from monitor.names import check_class_names
 from monitor.render import PredictionGridRenderer, ProbabilityBarsRenderer, multilabel_titles
 from monitor.tags import block_tag
@@ -79,9 +80,9 @@ class PredictionGridCallback(ValidationSummaryCallback):
 
         self.submit(work)
 
-    def pictures(self, epoch: int, state: EvaluationState):
-        """`draw() -> [(tag, png)]`: the grid and the probability bars of `state`'s sample images
-        (None when there are none; a multi-label head's grid is `write_multi_label`'s)."""
+    def pictures(self, epoch: int, state: EvaluationState, grid: bool = True):
+        """`draw() -> [(tag, png)]`: the grid (`grid`) and the probability bars of `state`'s sample
+        images (None when there are none; a multi-label head's grid is `write_multi_label`'s)."""
         if state.sample_images is None or state.multi_label is not None:
             return None
         chosen = pick_samples(state, max(self.grid_size, self.probability_images))
@@ -98,7 +99,7 @@ class PredictionGridCallback(ValidationSummaryCallback):
 
         def draw() -> list[tuple[str, bytes]]:
             pictures = []
-            if self.grid_size:
+            if self.grid_size and grid:
                 n = self.grid_size
                 png = self.grid_renderer.render(images[:n], truth[:n], predicted[:n], shown[:n], title,
                                                 positive=1 if binary else None)
@@ -111,6 +112,13 @@ class PredictionGridCallback(ValidationSummaryCallback):
             return pictures
 
         return draw
+
+    def rehearsal(self, epoch: int, state: EvaluationState):
+        """The probability bars, where every class has a bar: their axes are most of their cost (the
+        grid's cost is its titles, and above ALL_BARS_MAX_CLASSES the bars' are their class names)."""
+        if not self.probability_images or len(self.class_names) > ALL_BARS_MAX_CLASSES:
+            return None
+        return self.pictures(epoch, state, grid=False)
 
     def write_multi_label(self, epoch: int, state: EvaluationState) -> None:
         """The grid of a multi-label head: true label set over predicted set, per image."""
