@@ -5,7 +5,6 @@ from __future__ import annotations
 from callbacks.base import DEFAULTS, ValidationSummaryCallback
 from monitor.capture import EvaluationState
 from monitor.dashboard import summary as dashboard_summary
-from monitor.limits import ANNOTATE_MAX_CLASSES
 from monitor.matrix_summaries import write_confusion
 from monitor.metrics import accuracy, multilabel_averages
 from monitor.multilabel import multilabel_payload
@@ -65,9 +64,8 @@ class ConfusionMatrixCallback(ValidationSummaryCallback):
     def rehearsal(self, epoch: int, state: EvaluationState):
         """The annotated row-normalised heatmap (its colour scale is [0, 1]; the counts heatmap's is
         the largest class's support, unknown before a validation pass, so it is built with the first
-        epoch's pictures). Not above ANNOTATE_MAX_CLASSES: there the first real picture still draws
-        its most-confused classes' names, and a rehearsal cost more CPU than it saved (measured)."""
-        if state.multi_label is not None or len(self.class_names) > ANNOTATE_MAX_CLASSES:
+        epoch's pictures)."""
+        if state.multi_label is not None:
             return None
         title = f"Validation confusion matrix, {self.epoch_title(epoch)} (normalized)"
         return lambda: [(block_tag("confusion_matrix/normalized", epoch, self.epochs_per_tag),
