@@ -56,15 +56,17 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         if self._rehearsed or epoch % self.every_n_epochs:
             return
         self._rehearsed = True
+        if type(self).rehearsal is ValidationSummaryCallback.rehearsal:
+            return  # nothing to rehearse: no stand-in made
         start = time.perf_counter()
         try:
-            state = self.source.capture.stand_in()
+            capture = self.source.capture
             # Above ANNOTATE_MAX_CLASSES nothing is rehearsed: the large heatmap's first picture gains
             # nothing (it draws its most-confused classes' names), and the drawing process's warm-up,
             # which a rehearsal replaces, warms what it draws (measured: 0.3 s of it moved to the
             # second epoch at 100 classes).
-            rehearse = state is not None and state.confusion.shape[0] <= ANNOTATE_MAX_CLASSES
-            draw = self.rehearsal(epoch, state) if rehearse else None
+            state = capture.stand_in() if capture.num_classes <= ANNOTATE_MAX_CLASSES else None
+            draw = None if state is None else self.rehearsal(epoch, state)
             if draw is not None:
                 self.writers.rehearse(draw)
         except Exception:  # noqa: BLE001 - a rehearsal only; the epoch's end says what fails
