@@ -23,8 +23,7 @@ class PredictionGridRenderer:
     """Grid of images titled "truth : prediction (87%)", green right / red wrong.
 
     The images are pasted by pixel (no Axes) once and kept: the suite shows the same validation
-    images every epoch, so only the titles are redrawn. New images of the same size are pasted into
-    the kept figure; another size, count or title length rebuilds it.
+    images every epoch, so only the titles are redrawn. New images rebuild it.
     """
 
     def __init__(self, class_names: Sequence[str], cols: int = 6,
@@ -40,7 +39,6 @@ class PredictionGridRenderer:
         self.images_change = images_change
         self._blit: Blitter | None = None
         self._key = None
-        self._content = None  # the kept images' hash (images_change=False)
 
     def render(self, images, true_idx, pred_idx, confidence, title: str,
                positive: int | None = None) -> bytes:
@@ -65,16 +63,14 @@ class PredictionGridRenderer:
         k = images.shape[0] if images.ndim >= 3 else -1
         if not (len(texts) == len(right) == k):
             raise ValueError("images, texts and right lengths differ")
-        key = (images.shape, images.dtype.str, len(title))  # what the layout depends on
-        content = None if self.images_change else hash(images.tobytes())
+        content = 0 if self.images_change else hash(images.tobytes())
+        key = (images.shape, images.dtype.str, content, len(title))
+        shown = display_images(images, self.display_transform) if self.images_change else None
         if self._blit is None or key != self._key:
-            self._build(display_images(images, self.display_transform), title)
-            self._key, self._content = key, content
-        elif self.images_change or content != self._content:  # the same places, other images
-            self._shown = to_rgb8(display_images(images, self.display_transform))
-            if not self.images_change:
-                self._blit.repaint_background(self._paint)
-            self._content = content
+            self._build(display_images(images, self.display_transform) if shown is None else shown, title)
+            self._key = key
+        elif shown is not None:
+            self._shown = to_rgb8(shown)
         for text, label, ok in zip(self._labels, texts, right, strict=True):
             text.set_text(label)
             text.set_color(RIGHT_COLOR if ok else WRONG_COLOR)
@@ -105,12 +101,10 @@ class PredictionGridRenderer:
         self._shown = to_rgb8(imgs)
         dynamic = [self._title, *self._labels]
 
-        self._blit = Blitter(fig, dynamic, self.text_cache_bytes,
-                             paint=self._paint if self.images_change else None,
-                             paint_background=None if self.images_change else self._paint)
-
-    def _paint(self, pixels: np.ndarray) -> None:
-        paste_all(pixels, self._boxes, self._shown)
+        def paint(pixels: np.ndarray) -> None:
+            paste_all(pixels, self._boxes, self._shown)
+        self._blit = Blitter(fig, dynamic, self.text_cache_bytes, paint=paint if self.images_change else None,
+                             paint_background=None if self.images_change else paint)
 
 
 def multilabel_titles(truth: np.ndarray, probs: np.ndarray, threshold: float,
