@@ -53,6 +53,8 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
             self.writers.fail("cannot tell whether this worker is the chief", err)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if (self.params or {}).get("epochs") == epoch + 1:
+            self.writers.expect_the_end()
         if self._rehearsed or epoch % self.every_n_epochs:
             return
         self._rehearsed = True
@@ -68,7 +70,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
             state = capture.stand_in() if capture.num_classes <= ANNOTATE_MAX_CLASSES else None
             draw = None if state is None else self.rehearsal(epoch, state)
             if draw is not None:
-                self.writers.rehearse(draw)
+                self.writers.rehearse(draw, lane=self)
         except Exception:  # noqa: BLE001 - a rehearsal only; the epoch's end says what fails
             pass
         self.seconds_on_training_thread += time.perf_counter() - start
@@ -110,7 +112,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
         if not self._pictures and drawing is not None:
             work = drawing.without_pictures(work)
         self.writers.submit(SUITE_DIR, work, what=what or f"{type(self).__name__} rendering/writing",
-                            pictures=self._pictures)
+                            pictures=self._pictures, lane=self)
 
     def epoch_title(self, epoch: int) -> str:
         total = (self.params or {}).get("epochs")

@@ -103,8 +103,10 @@ def monitoring_callbacks(
         capture.capture.check(model)
     board = [ChiefTensorBoard(log_dir=logdir, histogram_freq=histogram_freq)] if tensorboard else []
     per_epoch = _suite_callbacks(capture, writers, class_names, o, display_transform, alarm_limits)
-    return [*board, capture, *per_epoch, *_explanations(capture, writers, class_names, o, display_transform,
-                                                         explain_layer)]
+    # Grad-CAM first among the writers: its epoch's work is the longest (gradients, then two pictures one
+    # after the other), so at the end of `fit`, where the queue is drawn side by side, it starts first.
+    explanations = _explanations(capture, writers, class_names, o, display_transform, explain_layer)
+    return [*board, capture, *explanations, *per_epoch]
 
 
 def _suite_callbacks(capture, writers, class_names, o: SuiteOptions, display_transform, alarm_limits) -> list:

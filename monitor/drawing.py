@@ -9,11 +9,18 @@ time (the suite's one writer thread asks, and waits without the GIL while the ch
 The child keeps each renderer (`monitor.render`'s classes, which redraw only what changed between
 epochs) for the run, under the key of its proxy.
 
+When nothing trains any more and the suite's queue is being waited for (the end of `fit`), one
+child is not the best use of the machine: `widen(n)` forks it into up to `n` drawing processes
+(`drawing_lanes()`: the cores, up to 4), each starting with every figure the child had built, and
+requests from several threads are then drawn side by side. A renderer stays in the process that
+drew it last (its figure is there); any of them draws the same bytes.
+
 ```python
 drawing = DrawingProcess()
 heatmap = drawing.renderer(ConfusionHeatmapRenderer, names, normalized=True)
 png = heatmap.render(cm, "epoch 3")             # drawn in the child
 png = drawing.function(reliability_png)(stats, "epoch 3")
+drawing.widen(2)                                # two processes from here on
 drawing.close()
 ```
 
@@ -40,6 +47,7 @@ import weakref
 from pathlib import Path
 
 DRAWING_NICENESS = 10  # added to the training process's niceness in the child
+MAX_LANES = 4  # drawing processes at most, once `widen` is asked for
 # A picture allocates tens of thousands of objects (matplotlib's artists, transforms, paths), so the
 # cyclic collector, at Python's default of a young collection per 700 allocations, took about a
 # tenth of the child's drawing time; there, with nothing else running, it runs 70x less often.
@@ -69,7 +77,13 @@ class DrawingProcess:
         self.cpu_by_picture: dict[str, float] = {}  # the same by renderer (or function) name
         self.requests = 0
         self._process: subprocess.Popen | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the child's start and stop, and the choice of a lane
+        self._count_lock = threading.Lock()
+        self._here_lock = threading.Lock()  # drawing here: one picture at a time
+        self._lanes: list[_Lane] = []  # the processes drawing: the child's pipes first, then its forks'
+        self._spares: list[_Lane] = []  # pipes the child was given for forks not made yet
+        self._pinned: dict = {}  # renderer key -> the lane that drew it last, since the last fork
+        self._pipes: list = []  # every pipe end of ours, closed when the child ends
         self._keys = itertools.count()
         self._local: dict[int, object] = {}  # renderers drawn here (the child gone, or it cannot read them)
         self._here: set = set()  # keys (or functions) the child could not unpickle: drawn here
@@ -125,64 +139,124 @@ class DrawingProcess:
             self._give_up("the drawing process ended")
             return False
         env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=os.pathsep.join(_child_path()))
+        spares, theirs = _spare_pipes(drawing_lanes() - 1)
+        their_fds = [fd for pair in theirs for fd in pair]
         try:
             mode = "warm" if self.warm_up else "cold"
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, env=env, close_fds=True)
+                [sys.executable, "-m", "monitor.drawing", str(self.niceness), mode,
+                 ",".join(f"{r}:{w}" for r, w in theirs)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, env=env, close_fds=True, pass_fds=their_fds)
         except OSError as err:
+            _close_all([lane.pipe_in for lane in spares] + [lane.pipe_out for lane in spares])
             self._give_up(f"cannot start the drawing process ({err})")
             return False
-        self._ending = weakref.finalize(self, _end, self._process)  # at the latest at interpreter exit
+        finally:
+            for fd in their_fds:
+                os.close(fd)  # the child's ends
+        self._lanes = [_Lane(self._process.stdin, self._process.stdout)]
+        self._spares, self._pinned = spares, {}
+        self._pipes = [self._process.stdin, self._process.stdout] + [
+            pipe for lane in spares for pipe in (lane.pipe_in, lane.pipe_out)]
+        self._ending = weakref.finalize(self, _end, self._process, self._pipes)  # at the latest at exit
         return True
+
+    @property
+    def lanes(self) -> int:
+        """How many processes draw now (0: none; drawing is done here)."""
+        return len(self._lanes) if self.enabled and self._process is not None else 0
+
+    def widen(self, lanes: int) -> int:
+        """Fork the child, as it is now (every figure it has built), into up to `lanes` drawing
+        processes (at most the spare pipes it was given: `drawing_lanes()`), for requests made from
+        several threads at once; returns how many there are. A no-op where the child does not run or
+        the system cannot fork."""
+        with self._lock:
+            if not hasattr(os, "fork") or not self._start():
+                return self.lanes
+            first, spares = self._lanes[0], self._spares[:max(0, lanes - len(self._lanes))]
+            self._spares = self._spares[len(spares):]
+        with first.lock:  # after the picture it may be drawing, so that the copies have its figure
+            for spare in spares:
+                payload = pickle.dumps((None, None, (), {}, "fork", (spare.number,), {}),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
+                try:
+                    self._ask(first, payload, "fork", count=False)
+                except (OSError, EOFError, pickle.UnpicklingError, _Unreadable, DrawingFailed):
+                    break  # the lanes there are draw on; a dead child is found by the next picture
+                with self._lock:
+                    self._lanes.append(spare)
+                    self._pinned = {}  # every process now has every figure
+        return self.lanes
 
     def call(self, key, factory, fargs, fkwargs, method, args, kwargs):
         """Draw: `factory(*fargs, **fkwargs)` kept under `key` (or, key None, `factory` itself
         called), its `method` called with `args`/`kwargs`. In the child when it runs."""
+        target = key if key is not None else factory
         with self._lock:
-            if (key if key is not None else factory) not in self._here and self._start():
-                try:  # what cannot be pickled (a user's lambda as display transform) is drawn here
-                    payload = pickle.dumps((key, factory, fargs, fkwargs, method, args, kwargs),
-                                           protocol=pickle.HIGHEST_PROTOCOL)
-                except (pickle.PickleError, AttributeError, TypeError):
-                    payload = None
-                if payload is not None:
-                    try:
-                        return self._ask(payload, _name(factory))
-                    except _Unreadable:
-                        self._here.add(key if key is not None else factory)
-                    except (OSError, EOFError, pickle.UnpicklingError) as err:
-                        self._give_up(f"the drawing process failed ({type(err).__name__}: {err})")
-            return self._draw_here(key, factory, fargs, fkwargs, method, args, kwargs)
+            lane = self._lane_for(key) if target not in self._here and self._start() else None
+        if lane is not None:
+            try:  # what cannot be pickled (a user's lambda as display transform) is drawn here
+                payload = pickle.dumps((key, factory, fargs, fkwargs, method, args, kwargs),
+                                       protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PickleError, AttributeError, TypeError):
+                payload = None
+            try:
+                with lane.lock:
+                    if payload is not None and not lane.closed:
+                        return self._ask(lane, payload, _name(factory))
+            except _Unreadable:
+                self._here.add(target)
+            except (OSError, EOFError, pickle.UnpicklingError, ValueError) as err:
+                with self._lock:
+                    self._give_up(f"the drawing process failed ({type(err).__name__}: {err})")
+            finally:
+                with self._lock:
+                    lane.waiting -= 1
+        return self._draw_here(key, factory, fargs, fkwargs, method, args, kwargs)
 
-    def _ask(self, payload: bytes, name: str):
-        pipe_in, pipe_out = self._process.stdin, self._process.stdout
-        pipe_in.write(_HEADER.pack(len(payload)) + payload)
-        pipe_in.flush()
-        status, value, cpu, warm_up_cpu = pickle.loads(_read_exactly(pipe_out, _read_size(pipe_out)))
-        self._count(name, cpu, warm_up_cpu)
-        self.requests += 1
+    def _lane_for(self, key) -> _Lane:
+        """The lane to draw on (under `_lock`): the one with the fewest requests in hand, and of
+        those the one that drew this renderer last (its figure is up to date there; any other
+        process has it as it was at the fork, and draws the same bytes)."""
+        last = self._pinned.get(key)
+        lane = min(self._lanes, key=lambda each: (each.waiting, each is not last))
+        if key is not None and len(self._lanes) > 1:
+            self._pinned[key] = lane
+        lane.waiting += 1  # requests given to it and not answered yet (`call` counts them down)
+        return lane
+
+    def _ask(self, lane: _Lane, payload: bytes, name: str, count: bool = True):
+        lane.pipe_in.write(_HEADER.pack(len(payload)) + payload)
+        lane.pipe_in.flush()
+        answer = _read_exactly(lane.pipe_out, _read_size(lane.pipe_out))
+        status, value, cpu, warm_up_cpu = pickle.loads(answer)
+        if count:
+            self._count(name, cpu, warm_up_cpu, request=True)
         if status == "unreadable":
             raise _Unreadable(value)
         if status != "ok":
             raise DrawingFailed(value)
         return value
 
-    def _count(self, name: str, cpu: float, warm_up_cpu: float = 0.0) -> None:
-        self.cpu_seconds += cpu + warm_up_cpu
-        self.picture_cpu_seconds += cpu
-        self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu + warm_up_cpu
+    def _count(self, name: str, cpu: float, warm_up_cpu: float = 0.0, request: bool = False) -> None:
+        with self._count_lock:
+            self.requests += request
+            self.cpu_seconds += cpu + warm_up_cpu
+            self.picture_cpu_seconds += cpu
+            self.cpu_by_picture[name] = self.cpu_by_picture.get(name, 0.0) + cpu + warm_up_cpu
 
     def _draw_here(self, key, factory, fargs, fkwargs, method, args, kwargs):
-        start = time.thread_time()
-        try:
-            if key is None:
-                return factory(*args, **kwargs)
-            if key not in self._local:
-                self._local[key] = factory(*fargs, **fkwargs)
-            return getattr(self._local[key], method)(*args, **kwargs)
-        finally:
-            self._count(_name(factory), time.thread_time() - start)
+        with self._here_lock:
+            start = time.thread_time()
+            try:
+                if key is None:
+                    return factory(*args, **kwargs)
+                if key not in self._local:
+                    self._local[key] = factory(*fargs, **fkwargs)
+                return getattr(self._local[key], method)(*args, **kwargs)
+            finally:
+                self._count(_name(factory), time.thread_time() - start)
 
     def _give_up(self, why: str) -> None:
         self.enabled = False
@@ -196,6 +270,9 @@ class DrawingProcess:
     def _stop(self) -> None:
         if self._process is not None:
             self._process = None
+            for lane in self._lanes:
+                lane.closed = True
+            self._lanes, self._spares, self._pinned = [], [], {}
             self._ending()
 
     def close(self) -> None:
@@ -203,6 +280,48 @@ class DrawingProcess:
         with self._lock:
             self._stop()
             self._local.clear()
+
+
+class _Lane:
+    """One drawing process as this process sees it: the pipe its requests go into, the pipe its
+    answers come out of, and the lock that keeps one request at a time on them."""
+
+    def __init__(self, pipe_in, pipe_out, number: int = 0):
+        self.pipe_in, self.pipe_out, self.number = pipe_in, pipe_out, number
+        self.lock = threading.Lock()
+        self.waiting = 0
+        self.closed = False
+
+
+def drawing_lanes() -> int:
+    """How many drawing processes `widen` may make: the cores this process may use, up to MAX_LANES."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_LANES, cores))
+
+
+def _spare_pipes(count: int) -> tuple[list[_Lane], list[tuple[int, int]]]:
+    """`count` pairs of pipes for the child's forks: ours (lanes, not in use yet) and the child's
+    ends (request read end, answer write end), which it is given when it starts."""
+    ours, theirs = [], []
+    if not hasattr(os, "fork"):
+        return ours, theirs
+    for number in range(1, count + 1):
+        request_r, request_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        ours.append(_Lane(os.fdopen(request_w, "wb"), os.fdopen(answer_r, "rb"), number))
+        theirs.append((request_r, answer_w))
+    return ours, theirs
+
+
+def _close_all(pipes) -> None:
+    for pipe in pipes:
+        try:
+            pipe.close()
+        except OSError:
+            pass
 
 
 class RemoteRenderer:
@@ -239,13 +358,18 @@ def _child_path() -> list[str]:
     return list(dict.fromkeys([_PACKAGE_ROOT, *added]))
 
 
-def _end(process: subprocess.Popen) -> None:
-    """Close the child's pipe (it exits on reading the end) and reap it."""
-    for pipe in (process.stdin, process.stdout):
-        try:
-            pipe.close()
-        except OSError:
-            pass
+def _end(process: subprocess.Popen, pipes: list) -> None:
+    """Close the pipes of the child and of its forks (each exits on reading the end), and reap the
+    child (which reaps its forks before it exits) on a thread of its own: nobody waits for its exit
+    (unmapping a process that drew for a while takes tens of milliseconds)."""
+    _close_all(pipes)
+    try:
+        threading.Thread(target=_reap, args=(process,), name="monitor-drawing-reaper", daemon=True).start()
+    except RuntimeError:  # the interpreter is exiting: no new thread
+        _reap(process)
+
+
+def _reap(process: subprocess.Popen) -> None:
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -285,13 +409,15 @@ def warm_up() -> float:
     return time.process_time() - start
 
 
-def serve(niceness: int, warm: bool = True) -> None:
+def serve(niceness: int, warm: bool = True, spares: dict[int, tuple[int, int]] | None = None) -> None:
     """The child's loop: read a request, draw, answer; exit when the pipe closes. `warm`: first
     `warm_up()`, while nobody waits (the child starts as training begins). Niced, not in Linux's
     SCHED_IDLE class: measured (`bench/background_cost.py`), neither hides work from training on
     cores it keeps busy, and a SCHED_IDLE child would starve behind any busy process while `fit`
-    waits for its last pictures."""
+    waits for its last pictures. `spares`: lane number -> (request fd, answer fd), the pipes of the
+    forks `DrawingProcess.widen` may ask for."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the training process's to handle
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forks reaped as they end
     try:
         os.nice(niceness)
     except OSError:
@@ -309,7 +435,19 @@ def serve(niceness: int, warm: bool = True) -> None:
     # the warm-up's throwaway pictures would only delay them.
     warm_up_cpu = warm_up() if warm and not _request_waiting(pipe_in) else 0.0  # sent with the 1st answer
     gc.set_threshold(*GC_THRESHOLDS)
-    kept: dict[int, object] = {}
+    _answer_requests({}, pipe_in, pipe_out, dict(spares or {}), warm_up_cpu)
+    while True:  # the forks end as their pipes close: wait for them (SIGCHLD ignored: until none is left)
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def _answer_requests(kept: dict, pipe_in, pipe_out, spares: dict, warm_up_cpu: float = 0.0) -> None:
+    """Read a request from `pipe_in`, draw (or fork), answer into `pipe_out`; return when the pipe
+    closes. `kept`: the renderers, by key."""
     while True:
         try:
             request = _read_exactly(pipe_in, _read_size(pipe_in))
@@ -321,7 +459,10 @@ def serve(niceness: int, warm: bool = True) -> None:
         except Exception as err:  # noqa: BLE001 - the training process draws it itself
             answer = ("unreadable", f"{type(err).__name__}: {err}")
         else:
-            answer = _draw(kept, key, factory, fargs, fkwargs, method, args, kwargs)
+            if factory is None and method == "fork":
+                answer = _fork(args[0], kept, spares, (pipe_in, pipe_out))
+            else:
+                answer = _draw(kept, key, factory, fargs, fkwargs, method, args, kwargs)
         payload = pickle.dumps((*answer, time.process_time() - start, warm_up_cpu),
                                protocol=pickle.HIGHEST_PROTOCOL)
         warm_up_cpu = 0.0
@@ -330,6 +471,32 @@ def serve(niceness: int, warm: bool = True) -> None:
             pipe_out.flush()
         except OSError:
             return
+
+
+def _fork(number: int, kept: dict, spares: dict, own: tuple) -> tuple:
+    """Fork into a second drawing process that answers lane `number`'s pipes, with a copy of every
+    renderer in `kept`; ("ok", its pid) here, ("error", why) when it cannot be made."""
+    if number not in spares:
+        return ("error", f"no pipes for lane {number}")
+    request_fd, answer_fd = spares.pop(number)
+    try:
+        pid = os.fork()
+    except OSError as err:
+        return ("error", f"{type(err).__name__}: {err}")
+    if pid:
+        os.close(request_fd)
+        os.close(answer_fd)
+        return ("ok", pid)
+    try:  # the fork: nothing of the other lanes kept open (their ends would hide a lane's end)
+        for fds in spares.values():
+            for fd in fds:
+                os.close(fd)
+        for pipe in own:
+            pipe.close()
+        _answer_requests(kept, os.fdopen(request_fd, "rb"), os.fdopen(answer_fd, "wb"), {})
+    finally:
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _request_waiting(pipe) -> bool:
@@ -352,8 +519,14 @@ def _draw(kept: dict, key, factory, fargs, fkwargs, method, args, kwargs) -> tup
         return ("error", f"{type(err).__name__}: {err}")
 
 
+def _parse_spares(text: str) -> dict[int, tuple[int, int]]:
+    """"r:w,r:w" (the spare pipes' fds, as `DrawingProcess` passes them) -> {1: (r, w), 2: ...}."""
+    pairs = [pair.split(":") for pair in text.split(",") if pair]
+    return {number: (int(r), int(w)) for number, (r, w) in enumerate(pairs, start=1)}
+
+
 if __name__ == "__main__":
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else DRAWING_NICENESS,
-          warm=sys.argv[2:3] != ["cold"])
+          warm=sys.argv[2:3] != ["cold"], spares=_parse_spares(sys.argv[3] if len(sys.argv) > 3 else ""))
     sys.stderr.flush()
     os._exit(0)  # nothing left to save: skip the interpreter's teardown (0.4 s with matplotlib loaded)

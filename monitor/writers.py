@@ -18,6 +18,7 @@ for the rest of the run; it is never raised into training. train.py asks for mor
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -28,9 +29,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from monitor import storage
-from monitor.drawing import DrawingProcess
+from monitor.drawing import DrawingProcess, drawing_lanes
 from monitor.picture_budget import PictureBudget
-from monitor.runfiles.event_files import EventFileWriter
+from monitor.runfiles.event_files import EventFileWriter, RecordedEvents
+
+# While the queue is waited for, pieces prepared at once per drawing process: some draw nothing (the
+# numbers), and one's own work between its pictures (Grad-CAM's gradients) overlaps others' drawing.
+PREPARED_PER_LANE = 2
 
 
 class SummaryWriters:
@@ -61,6 +66,12 @@ class SummaryWriters:
         self._writers: dict[str, EventFileWriter] = {}
         self._lock = threading.Lock()
         self._pending: deque[Future] = deque()
+        self._order = threading.Condition()  # the queue's turns (`_enqueue`)
+        self._queued = 0  # pieces of work queued so far
+        self._written = 0  # pieces whose turn to write is over (all in the order queued)
+        self._width = 1  # pieces prepared at once
+        self._lanes: dict = {}  # lane -> the last piece queued in it
+        self._widening_queued = False  # this fit's `expect_the_end` done
         self._background = background
         self._executor: ThreadPoolExecutor | None = None
         self.busy_seconds = 0.0  # wall time spent rendering/writing (any thread)
@@ -82,8 +93,18 @@ class SummaryWriters:
         """Training begins: start the drawing process now, so its imports overlap the first epoch
         (chief only), and the picture budget's clock."""
         self.pictures.start(time.monotonic(), time.process_time())
+        self._widening_queued = False
         if self.active and self._background:
             self.drawing.start()
+
+    def expect_the_end(self) -> None:
+        """The last epoch begins: once the pictures queued before are drawn, fork the drawing process
+        into one per core (`DrawingProcess.widen`), so that the last epoch's pictures, which `fit`
+        waits for, are drawn side by side (`drain`). Once per fit."""
+        if self._widening_queued or not (self.active and self._background and self.drawing.enabled):
+            return
+        self._widening_queued = True
+        self._enqueue(lambda: lambda: self.drawing.widen(drawing_lanes()), bounded=False)
 
     def pictures_due(self, epoch: int, last: bool) -> bool:
         """Whether `epoch`'s pictures are drawn (`monitor.picture_budget`; the same answer for every
@@ -127,9 +148,10 @@ class SummaryWriters:
             return self._writers[path]
 
     def submit(self, subdir: str, work: Callable[[], None], what: str = "writing summaries",
-               pictures: bool = False) -> None:
+               pictures: bool = False, lane=None) -> None:
         """Run `work()` with `subdir`'s writer as default; flushes afterwards. `pictures`: it draws
-        pictures (counted until done, for the picture budget).
+        pictures (counted until done, for the picture budget). `lane` (default: `what`): work of one
+        lane is never prepared at the same time as another of that lane (`drain`).
 
         Does nothing once writing is off; a failure of `work` turns it off.
         """
@@ -139,31 +161,39 @@ class SummaryWriters:
             with self._lock:
                 self._picture_work += 1
 
-        def task() -> None:
+        def prepare() -> Callable[[], None] | None:
             try:
-                if self.active:
-                    run()
+                return record() if self.active else None
             finally:
                 if pictures:
                     with self._lock:
                         self._picture_work -= 1
 
-        def run() -> None:
-            start, cpu_start = time.perf_counter(), time.thread_time()
+        def record() -> Callable[[], None] | None:
+            recorded = RecordedEvents()
             try:
-                writer = self.writer(subdir)
-                with writer.as_default():
-                    work()
-                writer.flush()
+                with self._timed():
+                    writer = self.writer(subdir)  # the run's folders made before `work` writes its own files
+                    with recorded.as_default():
+                        work()
             except Exception as err:  # noqa: BLE001 - never into the user's fit
                 self.fail(what, err)
-            finally:
-                self.busy_seconds += time.perf_counter() - start
-                self.busy_cpu_seconds += time.thread_time() - cpu_start
+                return None
+            return lambda: write(writer, recorded)
 
-        self._enqueue(task, bounded=True)
+        def write(writer: EventFileWriter, recorded: RecordedEvents) -> None:
+            if not self.active:
+                return
+            try:
+                with self._timed():
+                    recorded.write_into(writer)
+                    writer.flush()
+            except Exception as err:  # noqa: BLE001
+                self.fail(what, err)
 
-    def rehearse(self, draw: Callable[[], object]) -> None:
+        self._enqueue(prepare, bounded=True, lane=what if lane is None else lane)
+
+    def rehearse(self, draw: Callable[[], object], lane=None) -> None:
         """Run `draw()` on the background thread and drop what it returns: pictures drawn on stand-in
         data while the first epoch trains, so that the drawing process has built their figures (and
         loaded its fonts) before the first real ones are due. It writes nothing; a failure is left to
@@ -172,18 +202,26 @@ class SummaryWriters:
         if not (self.active and self._background and self.drawing.enabled):
             return
 
-        def task() -> None:
-            start, cpu_start = time.perf_counter(), time.thread_time()
+        def prepare() -> None:
             try:
                 if self.active:
-                    draw()
+                    with self._timed():
+                        draw()
             except Exception:  # noqa: BLE001 - stand-in data: the real picture says what fails
                 pass
-            finally:
+
+        self._enqueue(prepare, bounded=False, lane=lane)
+
+    @contextlib.contextmanager
+    def _timed(self):
+        """Count the block's wall and CPU time (this thread's) as the background work's."""
+        start, cpu_start = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            with self._lock:
                 self.busy_seconds += time.perf_counter() - start
                 self.busy_cpu_seconds += time.thread_time() - cpu_start
-
-        self._enqueue(task, bounded=False)
 
     def write_now(self, subdir: str, work: Callable[[], None], what: str) -> None:
         """Run `work()` with `subdir`'s writer as default, then close; raise OSError if it failed.
@@ -204,7 +242,7 @@ class SummaryWriters:
         For what must never get ahead of the summaries, such as committing a backup.
         A failure of `work` is warned about; it never turns writing off.
         """
-        def task() -> None:
+        def commit() -> None:
             try:
                 with self._lock:
                     writers = list(self._writers.values())
@@ -218,19 +256,52 @@ class SummaryWriters:
                 warnings.warn(f"monitor: {getattr(work, '__qualname__', work)} failed: "
                               f"{type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
 
-        self._enqueue(task, bounded=False)
+        self._enqueue(lambda: commit, bounded=False)
 
-    def _enqueue(self, task: Callable[[], None], bounded: bool) -> None:
-        """Run `task` on the background thread, in order (inline without one)."""
+    def _enqueue(self, prepare: Callable[[], Callable[[], None] | None], bounded: bool, lane=None) -> None:
+        """Queue a piece of work: `prepare()` on a background thread, then what it returns (None:
+        nothing), called in the order the pieces were queued (inline, in turn, without a thread).
+
+        Pieces are prepared one at a time, in order, while training runs (`_width` 1): drawing
+        never competes with training for more than one core. While the queue is waited for
+        (`drain`), up to one per drawing process at once, of different lanes."""
         if not self._background:
-            task()
+            then = prepare()
+            if then is not None:
+                then()
             return
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-writer")
-            self._close_at_exit()
+        with self._order:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=PREPARED_PER_LANE * drawing_lanes(),
+                                                    thread_name_prefix="monitor-writer")
+                self._close_at_exit()
+            index = self._queued
+            self._queued += 1
+            after = self._lanes.get(lane, -1) if lane is not None else -1
+            if lane is not None:
+                self._lanes[lane] = index
         while bounded and len(self._pending) >= self.max_pending:
             self._pending.popleft().result()
-        self._pending.append(self._executor.submit(task))
+        self._pending.append(self._executor.submit(self._in_turn, index, after, prepare))
+
+    def _in_turn(self, index: int, after: int, prepare) -> None:
+        """Piece `index`: prepared once the pieces `_width` before it are written and piece `after`
+        (the one before it in its lane) is, then written once every piece before it is."""
+        with self._order:
+            self._order.wait_for(lambda: index < self._written + self._width and self._written > after)
+        then = None
+        try:
+            then = prepare()
+        finally:
+            with self._order:
+                self._order.wait_for(lambda: self._written == index)
+            try:
+                if then is not None:
+                    then()
+            finally:
+                with self._order:
+                    self._written += 1
+                    self._order.notify_all()
 
     def _close_at_exit(self) -> None:
         """Ctrl-C, or a fit without on_train_end: interpreter exit still drains and flushes."""
@@ -239,9 +310,24 @@ class SummaryWriters:
             atexit.register(self.close)
 
     def drain(self) -> None:
-        """Wait for every submitted piece of work."""
-        while self._pending:
-            self._pending.popleft().result()
+        """Wait for every submitted piece of work. Meanwhile nothing trains (`fit`'s end, `close`),
+        so the pictures queued are drawn on every core: the drawing process forks into one process
+        per core (up to `monitor.drawing.MAX_LANES`) and as many pieces are prepared at once."""
+        if not self._pending:
+            return
+        widened = self._background and self._picture_work > 0 and self.drawing.enabled
+        if widened:
+            self.drawing.widen(drawing_lanes())  # done already when the last epoch began (`expect_the_end`)
+            with self._order:
+                self._width = PREPARED_PER_LANE * max(1, self.drawing.lanes)
+                self._order.notify_all()
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            if widened:
+                with self._order:
+                    self._width = 1
 
     def flush(self) -> None:
         self.drain()

@@ -132,8 +132,37 @@ class EventFileWriter:
             _DEFAULT.reset(token)
 
 
-def default_writer() -> EventFileWriter | None:
-    """The `EventFileWriter` made default on this thread (`as_default`), or None."""
+class RecordedEvents:
+    """Summaries kept in memory while it is the default writer (`as_default`), to be written into an
+    `EventFileWriter` later (`write_into`), as they were added: how the suite's background threads
+    prepare an epoch's summaries side by side and still write them in the order they were queued.
+
+    ```python
+    recorded = RecordedEvents()
+    with recorded.as_default():
+        summaries.scalars({"loss": 0.5}, step=0)
+    recorded.write_into(writer)
+    ```
+    """
+
+    def __init__(self):
+        self.events: list[event_pb2.Event] = []
+
+    def add_summary(self, summary: summary_pb2.Summary, step: int) -> None:
+        self.add_event(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def add_event(self, event: event_pb2.Event) -> None:
+        self.events.append(event)
+
+    def write_into(self, writer: EventFileWriter) -> None:
+        for event in self.events:
+            writer.add_event(event)
+
+    as_default = EventFileWriter.as_default
+
+
+def default_writer() -> EventFileWriter | RecordedEvents | None:
+    """The writer made default on this thread (`as_default`), or None."""
     return _DEFAULT.get()
 
 
