@@ -53,7 +53,7 @@ class ValidationSummaryCallback(keras.callbacks.Callback):
             self.writers.fail("cannot tell whether this worker is the chief", err)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if (self.params or {}).get("epochs") == epoch + 1:
+        if epoch and (self.params or {}).get("epochs") == epoch + 1:  # a 1-epoch fit: at its end (`drain`)
             self.writers.expect_the_end()
         if self._rehearsed or epoch % self.every_n_epochs:
             return

@@ -76,6 +76,7 @@ class DrawingProcess:
         self.picture_cpu_seconds = 0.0  # the same without the warm-up: what the pictures cost
         self.cpu_by_picture: dict[str, float] = {}  # the same by renderer (or function) name
         self.requests = 0
+        self.forks = 0  # drawing processes forked from the child (`widen`), over its life
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()  # the child's start and stop, and the choice of a lane
         self._count_lock = threading.Lock()
@@ -162,6 +163,11 @@ class DrawingProcess:
         return True
 
     @property
+    def pictures_per_process(self) -> list[int]:
+        """The pictures asked of each drawing process now running (the child's first, then its forks')."""
+        return [lane.asked for lane in self._lanes]
+
+    @property
     def lanes(self) -> int:
         """How many processes draw now (0: none; drawing is done here)."""
         return len(self._lanes) if self.enabled and self._process is not None else 0
@@ -187,6 +193,7 @@ class DrawingProcess:
                 with self._lock:
                     self._lanes.append(spare)
                     self._pinned = {}  # every process now has every figure
+                    self.forks += 1
         return self.lanes
 
     def call(self, key, factory, fargs, fkwargs, method, args, kwargs):
@@ -227,6 +234,7 @@ class DrawingProcess:
         return lane
 
     def _ask(self, lane: _Lane, payload: bytes, name: str, count: bool = True):
+        lane.asked += count
         lane.pipe_in.write(_HEADER.pack(len(payload)) + payload)
         lane.pipe_in.flush()
         answer = _read_exactly(lane.pipe_out, _read_size(lane.pipe_out))
@@ -290,6 +298,7 @@ class _Lane:
         self.pipe_in, self.pipe_out, self.number = pipe_in, pipe_out, number
         self.lock = threading.Lock()
         self.waiting = 0
+        self.asked = 0  # pictures asked of it
         self.closed = False
 
 

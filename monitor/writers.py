@@ -2,11 +2,19 @@
 
 TensorBoard follows one active event file per directory, so `SummaryWriters`
 keeps a single writer per directory (`EventFileWriter`: the summaries' protos framed as records,
-no TensorFlow op), and runs rendering + writing on one background thread so the training thread
-only hands work over.
+no TensorFlow op), and runs rendering + writing in the background so the training thread only
+hands work over.
 
-Pictures are drawn in a child process (`monitor.drawing`, `drawing`): the background thread
+Pictures are drawn in a child process (`monitor.drawing`, `drawing`): a background thread
 hands it the arrays and waits, without the GIL, for the PNG bytes it writes.
+
+The queue is worked in two ways. While training runs, one piece of work at a time, in the order
+queued: drawing never takes more than one core from training. While someone waits for the queue
+(`drain`: the end of `fit`, `close`), nothing trains, so its pieces are prepared side by side, as
+many as the drawing process has forks (one per core, made as the last epoch begins), and written in
+the order queued all the same: what a piece writes into event files is kept (`RecordedEvents`) until
+every piece before it is written. A piece's own files (the JSONL lines of one callback) are written
+as it is prepared: pieces of one `lane` (a callback) are never prepared at the same time.
 
 It is a guest in the user's `fit`: a failure while rendering or writing (a full
 disk, a figure that cannot be drawn) is warned about once and turns writing off

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -132,6 +133,75 @@ def test_what_cannot_be_pickled_is_drawn_here_without_a_word(drawing):
     assert drawing.requests == 0
 
 
+def _forks(pid: int) -> list[int]:
+    """The processes `pid` forked (Linux's /proc children list)."""
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _drawn_side_by_side(remotes, locals_, seed: int) -> None:
+    """Each of `remotes` draws a new matrix, all from threads started at once; each picture is the
+    bytes its local twin draws."""
+    cms = [np.random.default_rng(seed + i).integers(0, 40, (10, 10)) for i in range(len(remotes))]
+    drawn = [None] * len(remotes)
+    start = threading.Barrier(len(remotes))
+
+    def draw(i):
+        start.wait()
+        drawn[i] = remotes[i].render(cms[i], f"side by side {seed}")
+
+    threads = [threading.Thread(target=draw, args=(i,)) for i in range(len(remotes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert drawn == [local.render(cm, f"side by side {seed}") for local, cm in zip(locals_, cms, strict=True)]
+
+
+def test_widened_the_child_draws_side_by_side_from_the_figures_it_had(monkeypatch):
+    monkeypatch.setattr("monitor.drawing.drawing_lanes", lambda: 2)
+    drawing = DrawingProcess()
+    try:
+        kinds = [True, False, True, False]
+        remotes = [drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=k) for k in kinds]
+        locals_ = [ConfusionHeatmapRenderer(NAMES, normalized=k) for k in kinds]
+        _drawn_side_by_side(remotes, locals_, 0)  # one process: one at a time
+        assert drawing.lanes == 1 and drawing.pictures_per_process == [4]
+        assert drawing.widen(4) == 2 and drawing.forks == 1  # as many as it was given pipes for
+        child = drawing._process.pid
+        (fork,) = _forks(child)
+        assert os.getpriority(os.PRIO_PROCESS, fork) == os.getpriority(os.PRIO_PROCESS, 0) + DRAWING_NICENESS
+        for seed in (1, 2):  # every figure is in both processes: each draws any renderer, same bytes
+            _drawn_side_by_side(remotes, locals_, seed)
+        first, second = drawing.pictures_per_process
+        assert first >= 1 and second >= 1 and first + second == 12
+        assert drawing.widen(2) == 2 and drawing.forks == 1  # no more than it has
+    finally:
+        drawing.close()
+    assert _wait_gone(child) and _wait_gone(fork), "the drawing processes outlived close()"
+
+
+def test_a_dead_fork_means_drawing_here_with_one_warning(monkeypatch):
+    monkeypatch.setattr("monitor.drawing.drawing_lanes", lambda: 2)
+    drawing = DrawingProcess()
+    try:
+        remotes = [drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True) for _ in range(2)]
+        locals_ = [ConfusionHeatmapRenderer(NAMES, normalized=True) for _ in range(2)]
+        _drawn_side_by_side(remotes, locals_, 0)
+        assert drawing.widen(2) == 2
+        (fork,) = _forks(drawing._process.pid)
+        os.kill(fork, signal.SIGKILL)
+        assert _wait_gone(fork)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for seed in (1, 2, 3):
+                _drawn_side_by_side(remotes, locals_, seed)
+        said = [str(w.message) for w in caught]
+        assert len(said) == 1 and "draws its pictures in the training process" in said[0], said
+        assert drawing.lanes == 0
+    finally:
+        drawing.close()
+
+
 class DiskFullRenderer:
     """A renderer that fails as a full disk would; the drawing process imports it from here."""
 
@@ -203,9 +273,11 @@ def test_ctrl_c_is_the_training_process_and_a_killed_parent_leaves_no_child(tmp_
         parent.stdout.close()
 
 
-def _suite_pictures(run_dir: str, rehearse: bool, classes: int, monkeypatch) -> tuple[dict, int]:
-    """A 1-epoch fit of a model that does not learn (the same predictions in every fit) with the
-    suite: its images {tag: PNG bytes}, and the requests its drawing process answered."""
+def _suite_pictures(run_dir: str, rehearse: bool, classes: int, monkeypatch, epochs: int = 1,
+                    lanes: int | None = None) -> tuple[dict, int]:
+    """A fit of a model that does not learn (the same predictions in every fit) with the suite: its
+    images {tag: [PNG bytes per step]}, and the requests its drawing process answered (`lanes`: the
+    drawing processes it may fork into for the end; None: as many as this machine's cores allow)."""
     import keras
 
     from callbacks import close_suite, monitoring_callbacks
@@ -216,18 +288,21 @@ def _suite_pictures(run_dir: str, rehearse: bool, classes: int, monkeypatch) -> 
     with monkeypatch.context() as patch:
         if not rehearse:
             patch.setattr(EvaluationCapture, "stand_in", lambda self: None)
+        if lanes is not None:
+            patch.setattr("monitor.drawing.drawing_lanes", lambda: lanes)
+            patch.setattr("monitor.writers.drawing_lanes", lambda: lanes)
         x, y = tiny_data(240, classes=classes)
         model = tiny_model(classes=classes)
         model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
         names = NAMES if classes == len(NAMES) else [f"class {i}" for i in range(classes)]
         suite = monitoring_callbacks(names, run_dir)
-        model.fit(x, y, validation_split=0.3, epochs=1, batch_size=32, callbacks=suite, verbose=0)
+        model.fit(x, y, validation_split=0.3, epochs=epochs, batch_size=32, callbacks=suite, verbose=0)
         close_suite(suite)
     drawing = next(c.writers.drawing for c in suite if isinstance(c, ValidationSummaryCallback))
     acc = accumulator(os.path.join(run_dir, "monitor"))
-    images = {t: acc.Tensors(t)[0].tensor_proto.string_val[2] for t in acc.Tags()["tensors"]
+    images = {t: [e.tensor_proto.string_val[2] for e in acc.Tensors(t)] for t in acc.Tags()["tensors"]
               if acc.SummaryMetadata(t).plugin_data.plugin_name == "images"}
-    return images, drawing.requests
+    return images, drawing.requests, drawing.forks
 
 
 # drawn on stand-ins first, up to 30 classes: the reliability diagram, the normalised heatmap and the
@@ -236,7 +311,16 @@ def _suite_pictures(run_dir: str, rehearse: bool, classes: int, monkeypatch) -> 
 @pytest.mark.parametrize("classes, rehearsed", [(3, 3), (40, 0)])
 def test_figures_built_on_stand_ins_while_the_first_epoch_trains_change_no_picture(tmp_path, monkeypatch,
                                                                                    classes, rehearsed):
-    with_stand_ins, asked = _suite_pictures(str(tmp_path / "rehearsed"), True, classes, monkeypatch)
-    plain, asked_plain = _suite_pictures(str(tmp_path / "plain"), False, classes, monkeypatch)
+    with_stand_ins, asked, _ = _suite_pictures(str(tmp_path / "rehearsed"), True, classes, monkeypatch)
+    plain, asked_plain, _ = _suite_pictures(str(tmp_path / "plain"), False, classes, monkeypatch)
     assert len(plain) >= 8 and with_stand_ins == plain  # every image, byte for byte
     assert asked - asked_plain == rehearsed
+
+
+def test_the_last_epochs_pictures_drawn_side_by_side_are_the_same_bytes(tmp_path, monkeypatch):
+    """The drawing process forks as the last epoch begins and the end's pictures are drawn by both:
+    every image of a 2-epoch fit is the same as with one drawing process."""
+    side_by_side, _, forks = _suite_pictures(str(tmp_path / "two"), True, 3, monkeypatch, epochs=2, lanes=2)
+    one, _, no_forks = _suite_pictures(str(tmp_path / "one"), True, 3, monkeypatch, epochs=2, lanes=1)
+    assert (forks, no_forks) == (1, 0)
+    assert len(one) >= 8 and all(len(pngs) == 2 for pngs in one.values()) and side_by_side == one
