@@ -34,16 +34,15 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from monitor import storage
 from monitor.drawing import DrawingProcess, drawing_lanes
 from monitor.picture_budget import PictureBudget
 from monitor.runfiles.event_files import EventFileWriter, RecordedEvents
 
-# While the queue is waited for, pieces prepared at once per drawing process: some draw nothing (the
-# numbers), and one's own work between its pictures (Grad-CAM's gradients) overlaps others' drawing.
-PREPARED_PER_LANE = 2
+# While the queue is waited for, pieces prepared at once: more than the drawing processes, as some draw
+# nothing (the numbers) and one's own work between its pictures (Grad-CAM's gradients) overlaps others'.
+MAX_PREPARED = 8
 
 
 class SummaryWriters:
@@ -73,15 +72,19 @@ class SummaryWriters:
         self.storage_failure: tuple[str, BaseException] | None = None
         self._writers: dict[str, EventFileWriter] = {}
         self._lock = threading.Lock()
-        self._pending: deque[Future] = deque()
         self._order = threading.Condition()  # the queue's turns (`_enqueue`)
         self._queued = 0  # pieces of work queued so far
         self._written = 0  # pieces whose turn to write is over (all in the order queued)
-        self._width = 1  # pieces prepared at once
+        self._waiting: deque = deque()  # (index, lane's piece before, prepare) not handed to a thread yet
+        self._out = 0  # pieces handed to a thread and not written yet
+        self._width = 1  # pieces handed out at once
         self._lanes: dict = {}  # lane -> the last piece queued in it
         self._widening_queued = False  # this fit's `expect_the_end` done
         self._background = background
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []  # the background threads (`_work`)
+        self._ready: deque = deque()  # (index, prepare) handed out, not taken by a thread yet
+        self._idle = 0  # threads waiting for a piece
+        self._stopping = False  # `close`: the threads end once nothing is ready
         self.busy_seconds = 0.0  # wall time spent rendering/writing (any thread)
         self.busy_cpu_seconds = 0.0  # CPU time of that thread meanwhile
         self._exit_hook = False  # close() registered to run at interpreter exit
@@ -270,36 +273,77 @@ class SummaryWriters:
         """Queue a piece of work: `prepare()` on a background thread, then what it returns (None:
         nothing), called in the order the pieces were queued (inline, in turn, without a thread).
 
-        Pieces are prepared one at a time, in order, while training runs (`_width` 1): drawing
-        never competes with training for more than one core. While the queue is waited for
-        (`drain`), up to one per drawing process at once, of different lanes."""
+        While training runs (`_width` 1) one piece at a time is handed to a thread, in order: drawing
+        never competes with training for more than one core, and no thread waits for its turn. While
+        the queue is waited for (`drain`), up to `MAX_PREPARED` at once, never two of one lane."""
         if not self._background:
             then = prepare()
             if then is not None:
                 then()
             return
         with self._order:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=PREPARED_PER_LANE * drawing_lanes(),
-                                                    thread_name_prefix="monitor-writer")
-                self._close_at_exit()
+            self._close_at_exit()
             index = self._queued
             self._queued += 1
             after = self._lanes.get(lane, -1) if lane is not None else -1
             if lane is not None:
                 self._lanes[lane] = index
-        while bounded and len(self._pending) >= self.max_pending:
-            self._pending.popleft().result()
-        self._pending.append(self._executor.submit(self._in_turn, index, after, prepare))
+            self._waiting.append((index, after, prepare))
+            self._dispatch()
+            if bounded:  # rendering fell behind training: wait rather than pile work (and memory) up
+                self._order.wait_for(lambda: self._queued - self._written <= self.max_pending)
 
-    def _in_turn(self, index: int, after: int, prepare) -> None:
-        """Piece `index`: prepared once the pieces `_width` before it are written and piece `after`
-        (the one before it in its lane) is, then written once every piece before it is."""
+    def _dispatch(self) -> None:
+        """Hand the queued pieces that may start now to threads (under `_order`): while fewer than
+        `_width` are out, those whose lane's piece before them is written; the first piece not written
+        always (the others may be waiting for its turn)."""
+        kept: deque = deque()
+        while self._waiting:
+            index, after, prepare = self._waiting.popleft()
+            if index == self._written or (self._out < self._width and after < self._written):
+                self._out += 1
+                self._ready.append((index, prepare))
+                if self._idle < len(self._ready):
+                    self._start_thread()
+                self._order.notify_all()
+            else:
+                kept.append((index, after, prepare))
+        self._waiting = kept
+
+    def _start_thread(self) -> None:
+        """One more background thread (under `_order`). Daemon threads: interpreter exit runs `close`
+        (`_close_at_exit`), which waits for the queue, before it stops them."""
+        self._stopping = False
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=self._work, name=f"monitor-writer-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        self._idle += 1  # counted as waiting from the start: `_dispatch` starts no second one for a piece
+        thread.start()
+
+    def _work(self) -> None:
+        """A background thread: take the pieces handed out (`_dispatch`), one after another."""
         with self._order:
-            self._order.wait_for(lambda: index < self._written + self._width and self._written > after)
+            while True:
+                self._order.wait_for(lambda: self._ready or self._stopping)
+                if not self._ready:
+                    self._idle -= 1
+                    return
+                self._idle -= 1
+                index, prepare = self._ready.popleft()
+                self._order.release()
+                try:
+                    self._in_turn(index, prepare)
+                finally:
+                    self._order.acquire()
+                    self._idle += 1
+
+    def _in_turn(self, index: int, prepare) -> None:
+        """Prepare piece `index`, then, once every piece before it is written, write it."""
         then = None
         try:
             then = prepare()
+        except Exception as err:  # noqa: BLE001 - never into the user's fit
+            self.fail("preparing summaries", err)
         finally:
             with self._order:
                 self._order.wait_for(lambda: self._written == index)
@@ -309,6 +353,8 @@ class SummaryWriters:
             finally:
                 with self._order:
                     self._written += 1
+                    self._out -= 1
+                    self._dispatch()
                     self._order.notify_all()
 
     def _close_at_exit(self) -> None:
@@ -320,18 +366,20 @@ class SummaryWriters:
     def drain(self) -> None:
         """Wait for every submitted piece of work. Meanwhile nothing trains (`fit`'s end, `close`),
         so the pictures queued are drawn on every core: the drawing process forks into one process
-        per core (up to `monitor.drawing.MAX_LANES`) and as many pieces are prepared at once."""
-        if not self._pending:
-            return
+        per core (up to `monitor.drawing.MAX_LANES`; done already when the last epoch began,
+        `expect_the_end`) and up to `MAX_PREPARED` pieces are prepared at once."""
+        with self._order:
+            if self._written == self._queued:
+                return
         widened = self._background and self._picture_work > 0 and self.drawing.enabled
         if widened:
-            self.drawing.widen(drawing_lanes())  # done already when the last epoch began (`expect_the_end`)
+            self.drawing.widen(drawing_lanes())
             with self._order:
-                self._width = PREPARED_PER_LANE * max(1, self.drawing.lanes)
-                self._order.notify_all()
+                self._width = MAX_PREPARED if self.drawing.lanes > 1 else 1
+                self._dispatch()
         try:
-            while self._pending:
-                self._pending.popleft().result()
+            with self._order:
+                self._order.wait_for(lambda: self._written == self._queued)
         finally:
             if widened:
                 with self._order:
@@ -359,9 +407,13 @@ class SummaryWriters:
                     w.close()
                 except Exception as err:  # noqa: BLE001
                     self.fail("closing event files", err)
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
+            with self._order:
+                self._stopping = True
+                self._order.notify_all()
+                threads, self._threads = self._threads, []
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
             self.drawing.close()
             atexit.unregister(self.close)
             self._exit_hook = False
