@@ -187,8 +187,10 @@ class DrawingProcess:
                 payload = pickle.dumps((None, None, (), {}, "fork", (spare.number,), {}),
                                        protocol=pickle.HIGHEST_PROTOCOL)
                 try:
+                    if first.closed:
+                        break
                     self._ask(first, payload, "fork", count=False)
-                except (OSError, EOFError, pickle.UnpicklingError, _Unreadable, DrawingFailed):
+                except (OSError, EOFError, ValueError, pickle.UnpicklingError, _Unreadable, DrawingFailed):
                     break  # the lanes there are draw on; a dead child is found by the next picture
                 with self._lock:
                     self._lanes.append(spare)

@@ -115,7 +115,13 @@ class SummaryWriters:
         if self._widening_queued or not (self.active and self._background and self.drawing.enabled):
             return
         self._widening_queued = True
-        self._enqueue(lambda: lambda: self.drawing.widen(drawing_lanes()), bounded=False)
+        self._enqueue(lambda: self._widen_quietly, bounded=False)
+
+    def _widen_quietly(self) -> None:
+        try:
+            self.drawing.widen(drawing_lanes())
+        except Exception:  # noqa: BLE001 - drawn by the processes there are
+            pass
 
     def pictures_due(self, epoch: int, last: bool) -> bool:
         """Whether `epoch`'s pictures are drawn (`monitor.picture_budget`; the same answer for every
@@ -350,6 +356,8 @@ class SummaryWriters:
             try:
                 if then is not None:
                     then()
+            except Exception as err:  # noqa: BLE001
+                self.fail("writing summaries", err)
             finally:
                 with self._order:
                     self._written += 1
@@ -373,7 +381,10 @@ class SummaryWriters:
                 return
         widened = self._background and self._picture_work > 0 and self.drawing.enabled
         if widened:
-            self.drawing.widen(drawing_lanes())
+            try:
+                self.drawing.widen(drawing_lanes())
+            except Exception:  # noqa: BLE001 - drawn by the processes there are
+                pass
             with self._order:
                 self._width = MAX_PREPARED if self.drawing.lanes > 1 else 1
                 self._dispatch()

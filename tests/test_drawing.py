@@ -202,6 +202,17 @@ def test_a_dead_fork_means_drawing_here_with_one_warning(monkeypatch):
         drawing.close()
 
 
+def test_widening_a_dead_child_raises_nothing_and_draws_here(drawing):
+    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
+    cm = np.eye(10, dtype=np.int64) * 5
+    remote.render(cm, "t")
+    os.kill(drawing._process.pid, signal.SIGKILL)
+    drawing._process.wait()
+    with pytest.warns(RuntimeWarning, match="draws its pictures in the training process"):
+        assert drawing.widen(2) == 0
+    assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=True).render(cm, "t")
+
+
 class DiskFullRenderer:
     """A renderer that fails as a full disk would; the drawing process imports it from here."""
 
