@@ -84,7 +84,6 @@ class DrawingProcess:
         self._lanes: list[_Lane] = []  # the processes drawing: the child's pipes first, then its forks'
         self._spares: list[_Lane] = []  # pipes the child was given for forks not made yet
         self._pinned: dict = {}  # renderer key -> the lane that drew it last, since the last fork
-        self._pipes: list = []  # every pipe end of ours, closed when the child ends
         self._keys = itertools.count()
         self._local: dict[int, object] = {}  # renderers drawn here (the child gone, or it cannot read them)
         self._here: set = set()  # keys (or functions) the child could not unpickle: drawn here
@@ -157,9 +156,9 @@ class DrawingProcess:
                 os.close(fd)  # the child's ends
         self._lanes = [_Lane(self._process.stdin, self._process.stdout)]
         self._spares, self._pinned = spares, {}
-        self._pipes = [self._process.stdin, self._process.stdout] + [
+        pipes = [self._process.stdin, self._process.stdout] + [
             pipe for lane in spares for pipe in (lane.pipe_in, lane.pipe_out)]
-        self._ending = weakref.finalize(self, _end, self._process, self._pipes)  # at the latest at exit
+        self._ending = weakref.finalize(self, _end, self._process, pipes)  # at the latest at exit
         return True
 
     @property

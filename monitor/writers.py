@@ -118,6 +118,7 @@ class SummaryWriters:
         self._enqueue(lambda: self._widen_quietly, bounded=False)
 
     def _widen_quietly(self) -> None:
+        """`DrawingProcess.widen` to every core; a failure leaves the processes there are drawing."""
         try:
             self.drawing.widen(drawing_lanes())
         except Exception:  # noqa: BLE001 - drawn by the processes there are
@@ -381,10 +382,7 @@ class SummaryWriters:
                 return
         widened = self._background and self._picture_work > 0 and self.drawing.enabled
         if widened:
-            try:
-                self.drawing.widen(drawing_lanes())
-            except Exception:  # noqa: BLE001 - drawn by the processes there are
-                pass
+            self._widen_quietly()
             with self._order:
                 self._width = MAX_PREPARED if self.drawing.lanes > 1 else 1
                 self._dispatch()

@@ -108,12 +108,18 @@ def test_an_error_in_the_child_is_raised_here_and_the_child_goes_on(drawing):
     assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=False).render(cm, "t")
 
 
-def test_a_dead_child_means_drawing_here_with_one_warning(drawing):
+def _killed_after_one_picture(drawing):
+    """A heatmap renderer of `drawing` and its matrix, drawn once by the child, which is then killed."""
     remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
     cm = np.eye(10, dtype=np.int64) * 5
     remote.render(cm, "t")
     os.kill(drawing._process.pid, signal.SIGKILL)
     drawing._process.wait()
+    return remote, cm
+
+
+def test_a_dead_child_means_drawing_here_with_one_warning(drawing):
+    remote, cm = _killed_after_one_picture(drawing)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
@@ -203,11 +209,7 @@ def test_a_dead_fork_means_drawing_here_with_one_warning(monkeypatch):
 
 
 def test_widening_a_dead_child_raises_nothing_and_draws_here(drawing):
-    remote = drawing.renderer(ConfusionHeatmapRenderer, NAMES, normalized=True)
-    cm = np.eye(10, dtype=np.int64) * 5
-    remote.render(cm, "t")
-    os.kill(drawing._process.pid, signal.SIGKILL)
-    drawing._process.wait()
+    remote, cm = _killed_after_one_picture(drawing)
     with pytest.warns(RuntimeWarning, match="draws its pictures in the training process"):
         assert drawing.widen(2) == 0
     assert remote.render(cm, "t") == ConfusionHeatmapRenderer(NAMES, normalized=True).render(cm, "t")
