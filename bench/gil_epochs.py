@@ -38,11 +38,10 @@ def worker(args) -> dict:
     import keras
 
     from bench.timing import random_classifier
-    from callbacks import close_suite, monitoring_callbacks
-    from callbacks.explanations import ExplanationsCallback
+    from callbacks import close_suite, explanations, monitoring_callbacks
 
     if args.way == "trace-at-start":
-        ExplanationsCallback._after_first_step = lambda self: None
+        explanations.wait_for_first_step = lambda model: None
     x, y, model = random_classifier("simple", args.num_classes, 8000)
     suite = monitoring_callbacks([f"class_{i:04d}" for i in range(args.num_classes)], args.run_dir)
     epochs: list[float] = []

@@ -15,6 +15,7 @@ from callbacks.prediction_grid import pick_samples
 from monitor import explanation_summaries, summaries
 from monitor.capture import EvaluationState
 from monitor.gradcam import GradCam, spatial_layer
+from monitor.pretrace import wait_for_first_step
 from monitor.render import GRID_NAME_WIDTH, display_images, short_name
 from monitor.render.explanations import ExplanationGridRenderer, map_pngs, max_items, overlay, rgb, titles
 from monitor.tags import block_tag
@@ -101,7 +102,7 @@ class ExplanationsCallback(ValidationSummaryCallback):
         trains (about 0.6 s that the first epoch's end would otherwise spend on the training
         thread), once training has taken its first step. Quiet: whatever fails here is tried again,
         and said, at the epoch's end."""
-        self._after_first_step()
+        wait_for_first_step(self.model)
         with self._building:
             try:
                 cam = self._build_cam()
@@ -111,20 +112,6 @@ class ExplanationsCallback(ValidationSummaryCallback):
                 return
             if self.cam is None and self.off is None:
                 self.cam, self._cam_model = cam, self.model
-
-    def _after_first_step(self, poll_s: float = 0.02, most_s: float = 5.0) -> None:
-        """Wait (at most `most_s`) until this `fit` has taken its first training step: until then
-        the training thread traces its own step function, Python that shares the GIL with this
-        tracing (measured: the training thread's GIL waits in a 3-epoch fit, 107-135 ms tracing
-        from the start, 16-21 ms from the first step on)."""
-        iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
-        deadline = time.monotonic() + most_s
-        try:
-            start = int(iterations.numpy()) if iterations is not None else None
-            while start is not None and int(iterations.numpy()) == start and time.monotonic() < deadline:
-                time.sleep(poll_s)
-        except Exception:  # noqa: BLE001 - a counter we cannot read: trace now
-            return
 
     def write(self, epoch: int, state: EvaluationState) -> None:
         if state.multi_label is not None:  # no single predicted class to explain

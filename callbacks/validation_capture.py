@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 
@@ -9,6 +10,7 @@ import keras
 
 from monitor.capture import EvaluationCapture, EvaluationState
 from monitor.heads import MULTI_LABEL
+from monitor.pretrace import trace_validation_ahead, wait_for_first_step
 from monitor.settings import SuiteOptions
 
 DEFAULTS = SuiteOptions()
@@ -21,7 +23,9 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
     The other suite callbacks read `state_for(epoch)` in `on_epoch_end`; it is
     None for an epoch without a validation pass (then they write nothing).
     If the capture cannot attach to the model or read its state, it warns once
-    and stays off for the run; `fit` goes on. `output` (a name or an index) chooses
+    and stays off for the run; `fit` goes on. While the first epoch trains, a background thread
+    traces the validation step ahead (`monitor.pretrace`), so the first validation pass does
+    not. `output` (a name or an index) chooses
     which output of a model with several it reads; None: the model's only output. `head`
     ("auto", "single_label", "binary", "multi_label") says how that output is read.
 
@@ -47,6 +51,9 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         self._warned = False
         self.failed: str | None = None  # what went wrong, once the capture turned itself off
         self.seconds_on_training_thread = 0.0  # resetting and reading the state
+        self.traced_ahead: bool | None = None  # the validation step traced ahead? (None: not tried)
+        self._ahead: threading.Thread | None = None
+        self._validating = threading.Event()  # the validation pass began: too late to trace ahead
 
     def fail(self, what: str, error: BaseException) -> None:
         """Turn the capture off for the rest of the run, with one warning."""
@@ -66,6 +73,28 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
             self.capture.attach(self.model)
         except Exception as err:  # noqa: BLE001 - the suite must never stop training
             self.fail("cannot attach to the model's validation pass", err)
+            return
+        self._validating.clear()
+        self._ahead = threading.Thread(target=self._trace_ahead, name="capture-trace", daemon=True)
+        self._ahead.start()
+
+    def _trace_ahead(self) -> None:
+        """Once training has taken its first step, trace what the first validation pass would trace
+        on the training thread. Quiet: whatever fails here is traced, and said, by the pass."""
+        wait_for_first_step(self.model)
+        try:
+            if not self._validating.is_set():
+                self.capture.trace_state_functions()
+            if not self._validating.is_set():
+                self.traced_ahead = trace_validation_ahead(self.model, self.capture.traced_quietly)
+        except Exception:  # noqa: BLE001
+            self.traced_ahead = False
+
+    def _join_ahead(self) -> None:
+        self._validating.set()
+        if self._ahead is not None:
+            self._ahead.join()
+            self._ahead = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -74,6 +103,7 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         if self.failed is not None:
             return
         start = time.perf_counter()
+        self._join_ahead()  # a trace still running finishes first (the pass would wait for it anyway)
         try:
             self.capture.reset()
         except Exception as err:  # noqa: BLE001
@@ -110,6 +140,7 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
                 "(multi-hot rows of 0s and 1s expected)"))
 
     def on_train_end(self, logs=None):
+        self._join_ahead()
         try:
             self.capture.detach()
         except Exception as err:  # noqa: BLE001

@@ -36,6 +36,7 @@ Sample weights are ignored: every validation row is counted once (Keras' own met
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -191,7 +192,9 @@ class EvaluationCapture:
         self.slots = self.blocks * self.samples_per_class
         self.from_logits = from_logits
         self._model = None
-        self._active = False  # True while Keras traces/runs test_step
+        # Per thread: `active` while Keras traces test_step there; `ahead`, a list while a trace
+        # ahead of the validation pass runs there (what it could not read, said by nobody).
+        self._tracing = threading.local()
         self._vars: dict[str, tf.Variable] = {}
         self._image_shape: tuple[int, ...] | None = None
         self._warned: set[str] = set()
@@ -279,25 +282,27 @@ class EvaluationCapture:
         original_compute_metrics = model.compute_metrics
         original_compute_loss = model.compute_loss
 
+        here = self._tracing
+
         def test_step(data):
-            self._active, self._seen_metrics, self._loss_args = True, False, None
+            here.active, here.seen_metrics, here.loss_args = True, False, None
             try:
                 result = original_test_step(data)
-                if not self._seen_metrics:
+                if not here.seen_metrics:
                     self._custom_step(data)
                 return result
             finally:
-                self._active = False
+                here.active = False
 
         def compute_metrics(x, y, y_pred, sample_weight=None):
-            if self._active and not self._seen_metrics:
-                self._seen_metrics = True
+            if getattr(here, "active", False) and not here.seen_metrics:
+                here.seen_metrics = True
                 self._update_head(x, y, y_pred)
             return original_compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
         def compute_loss(*args, **kwargs):
-            if self._active and self._loss_args is None:
-                self._loss_args = _loss_arguments(args, kwargs)
+            if getattr(here, "active", False) and here.loss_args is None:
+                here.loss_args = _loss_arguments(args, kwargs)
             return original_compute_loss(*args, **kwargs)
 
         model.test_step = test_step
@@ -307,13 +312,13 @@ class EvaluationCapture:
 
     def _custom_step(self, data) -> None:
         """The model's own test_step did not call compute_metrics: read what it gave compute_loss."""
-        y, y_pred = self._loss_args if self._loss_args is not None else (None, None)
+        loss_args = self._tracing.loss_args
+        y, y_pred = loss_args if loss_args is not None else (None, None)
         if y is None or y_pred is None:
-            self.unreadable = (
+            self._cannot_read("custom_step", (
                 "this model's own test_step passes its predictions neither to compute_metrics nor to "
                 "compute_loss (with y and y_pred), so the suite cannot see them; Keras did run the "
-                "validation pass")
-            self._warn_once("custom_step", f"monitor: {self.unreadable}; nothing captured")
+                "validation pass"))
             return
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         self._update_head(x, y, y_pred)
@@ -336,9 +341,8 @@ class EvaluationCapture:
                 return value[self._output_index]
         elif self._output_index in (0, None) and tf.is_tensor(value):
             return value  # a model with one output, chosen by output=0 or its name
-        self.unreadable = (f"the model's {what} do not hold the chosen output output={self.output!r} "
-                           f"(got {type(value).__name__})")
-        self._warn_once("head", f"monitor: {self.unreadable}; nothing captured")
+        self._cannot_read("head", f"the model's {what} do not hold the chosen output output={self.output!r} "
+                          f"(got {type(value).__name__})")
         return None
 
     def detach(self) -> None:
@@ -348,6 +352,27 @@ class EvaluationCapture:
         for name in ("test_step", "compute_metrics", "compute_loss"):
             model.__dict__.pop(name, None)
         model.test_function = None
+
+    def traced_quietly(self, trace) -> bool:
+        """Run `trace()`, a trace of the wrapped step ahead of the validation pass (on this thread),
+        saying nothing: False (the trace to be thrown away, the capture as it was) where it met
+        anything the capture would say or refuse; the pass then traces, and says it, as ever."""
+        binary = self.binary
+        self._tracing.ahead = []
+        try:
+            trace()
+        finally:
+            unusual, self._tracing.ahead = self._tracing.ahead, None
+        if unusual:
+            self.binary = binary
+        return not unusual
+
+    def trace_state_functions(self) -> None:
+        """Trace the functions that reset and read the state (what the first `reset` and `read`
+        would otherwise trace on the training thread)."""
+        if self._vars:
+            self._reset_all.get_concrete_function()
+            self._read_all.get_concrete_function()
 
     # -- state -----------------------------------------------------------
     def reset(self) -> None:
@@ -488,7 +513,20 @@ class EvaluationCapture:
 
         self._read_all, self._reset_all = read_all, reset_all
 
+    def _cannot_read(self, key: str, why: str) -> None:
+        """Nothing is captured from this model: say why, once (noted only, in a trace ahead)."""
+        ahead = getattr(self._tracing, "ahead", None)
+        if ahead is not None:
+            ahead.append(why)
+            return
+        self.unreadable = why
+        self._warn_once(key, f"monitor: {why}; nothing captured")
+
     def _warn_once(self, key: str, message: str) -> None:
+        ahead = getattr(self._tracing, "ahead", None)
+        if ahead is not None:
+            ahead.append(message)
+            return
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(message, stacklevel=3)
@@ -499,8 +537,8 @@ class EvaluationCapture:
         binary = matrix and c == 2 and y_pred.shape[-1] == 1 and self.head in ("auto", "binary")
         if not binary and (not matrix or y_pred.shape[-1] != c or self.head == "binary"):
             width = 1 if self.head == "binary" else c
-            self.unreadable = f"model output {getattr(y_pred, 'shape', type(y_pred))} is not (batch, {width})"
-            self._warn_once("output", f"monitor: {self.unreadable}; nothing captured")
+            self._cannot_read("output", f"model output {getattr(y_pred, 'shape', type(y_pred))} is not "
+                              f"(batch, {width})")
             return
         self.binary = binary
         try:
@@ -515,8 +553,7 @@ class EvaluationCapture:
                 labels, multi_hot = single_labels(y, c)
                 self._vars["multi_hot"].assign_add(multi_hot)
         except (ValueError, TypeError) as err:  # targets of a form we cannot read
-            self.unreadable = f"cannot read the targets ({err})"
-            self._warn_once("labels", f"monitor: {self.unreadable}; nothing captured")
+            self._cannot_read("labels", f"cannot read the targets ({err})")
             return
         if self.multi_label and not binary:
             self._update_multi_label(x, targets, readable, probs)
