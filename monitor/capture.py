@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from monitor.distribution import model_strategy
 from monitor.heads import (
     binary_from_logits,
     binary_labels,
@@ -213,7 +214,7 @@ class EvaluationCapture:
         if image_shape is None and not self._vars:
             self._warn_once("input", "monitor: the model input is not an image of fully known shape "
                             "(batch, H, W[, C]); sample images are not captured")
-        with _strategy(model).scope():
+        with model_strategy(model).scope():
             self._create_variables(image_shape)
         self._model = model
         loss = _head_loss(model, self._output_name, self._output_index)
@@ -515,11 +516,8 @@ class EvaluationCapture:
 
     def _cannot_read(self, key: str, why: str) -> None:
         """Nothing is captured from this model: say why, once (noted only, in a trace ahead)."""
-        ahead = getattr(self._tracing, "ahead", None)
-        if ahead is not None:
-            ahead.append(why)
-            return
-        self.unreadable = why
+        if getattr(self._tracing, "ahead", None) is None:
+            self.unreadable = why
         self._warn_once(key, f"monitor: {why}; nothing captured")
 
     def _warn_once(self, key: str, message: str) -> None:
@@ -791,10 +789,6 @@ def _scatter_add(var, indices, updates) -> None:
     variable itself elsewhere.
     """
     tf.raw_ops.ResourceScatterNdAdd(ref=var.handle, indices=indices, updates=updates)
-
-
-def _strategy(model):
-    return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
 
 
 def _output_units(model, index: int | None = None) -> int | None:

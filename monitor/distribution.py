@@ -46,12 +46,21 @@ def strategy_is_chief(strategy) -> bool:
     return bool(should)
 
 
-def model_is_chief(model) -> bool:
-    """`strategy_is_chief` of the strategy `model` was built under."""
+def model_strategy(model):
+    """The strategy `model` was built under (the current one for an object without one)."""
     import tensorflow as tf
 
-    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-    return strategy_is_chief(strategy)
+    return getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+
+
+def is_default_strategy(strategy) -> bool:
+    """Whether `strategy` is TensorFlow's default one (no replicas: any thread may run its steps)."""
+    return "Default" in type(strategy).__name__
+
+
+def model_is_chief(model) -> bool:
+    """`strategy_is_chief` of the strategy `model` was built under."""
+    return strategy_is_chief(model_strategy(model))
 
 
 def make_strategy(name: str):

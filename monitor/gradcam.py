@@ -30,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from monitor.distribution import is_default_strategy, model_strategy
+
 # Layers stepped back over, from the last 4-D layer to the feature map they read: they move or
 # thin out the evidence but compute no new features.
 PASS_THROUGH = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Dropout,
@@ -167,7 +169,7 @@ class GradCam:
 
     def __init__(self, model, layer, output: str | int | None = None):
         self.layer = layer
-        self.strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        self.strategy = model_strategy(model)
         index = output_index(model, output)
         self.units = int(model.outputs[index].shape[-1])
         source, self._to_scores, self.score = _score_source(model, index)
@@ -178,7 +180,7 @@ class GradCam:
         self._weights = list(model.weights)  # what a snapshot holds: every weight the pass reads
         self._read = None
         # Off the training thread only outside tf.distribute (where a pass is a replica function).
-        self.can_snapshot = "Default" in type(self.strategy).__name__
+        self.can_snapshot = is_default_strategy(self.strategy)
 
     def snapshot(self) -> list:
         """The model's weights as they are now: tensors that training's later updates leave as they

@@ -26,6 +26,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from monitor.distribution import is_default_strategy, model_strategy
+
 
 def wait_for_first_step(model, poll_s: float = 0.02, most_s: float = 5.0) -> None:
     """Wait (at most `most_s`) until this `fit` has taken its first training step: until then the
@@ -47,7 +49,7 @@ def trace_validation_ahead(model, traced: Callable[[Callable[[], object]], bool]
     prepare its graph on an empty iterator. `traced(trace)` runs the tracing and says whether to
     keep it (the capture traces quietly and refuses a trace that met anything unusual: then the
     test function is replaced by a fresh one, which the pass traces as ever). True when a trace was kept."""
-    if model.distribute_strategy is not tf.distribute.get_strategy() or tf.distribute.has_strategy():
+    if not is_default_strategy(model_strategy(model)):
         return False  # replica functions: traced where they run
     element = _training_element_spec(model)
     if element is None:
@@ -57,6 +59,7 @@ def trace_validation_ahead(model, traced: Callable[[Callable[[], object]], bool]
     step = _closure(function).get("multi_step_on_iterator")
     if not hasattr(step, "get_concrete_function"):
         return False
+
     def trace():
         step.get_concrete_function(tf.data.IteratorSpec(element))
 
