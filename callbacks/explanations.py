@@ -14,6 +14,7 @@ from callbacks.confident_mistakes import mistake_records
 from callbacks.prediction_grid import pick_samples
 from monitor import explanation_summaries, summaries
 from monitor.capture import EvaluationState
+from monitor.gil import quick_handover
 from monitor.gradcam import GradCam, spatial_layer
 from monitor.pretrace import wait_for_first_step
 from monitor.render import GRID_NAME_WIDTH, display_images, short_name
@@ -103,7 +104,7 @@ class ExplanationsCallback(ValidationSummaryCallback):
         thread), once training has taken its first step. Quiet: whatever fails here is tried again,
         and said, at the epoch's end."""
         wait_for_first_step(self.model)
-        with self._building:
+        with self._building, quick_handover():
             try:
                 cam = self._build_cam()
                 cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]),

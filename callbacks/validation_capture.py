@@ -9,6 +9,7 @@ import warnings
 import keras
 
 from monitor.capture import EvaluationCapture, EvaluationState
+from monitor.gil import quick_handover
 from monitor.heads import MULTI_LABEL
 from monitor.pretrace import trace_validation_ahead, wait_for_first_step
 from monitor.settings import SuiteOptions
@@ -83,10 +84,11 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         on the training thread. Quiet: whatever fails here is traced, and said, by the pass."""
         wait_for_first_step(self.model)
         try:
-            if not self._validating.is_set():
-                self.capture.trace_state_functions()
-            if not self._validating.is_set():
-                self.traced_ahead = trace_validation_ahead(self.model, self.capture.traced_quietly)
+            with quick_handover():  # the training loop's Python between steps waits less for the GIL
+                if not self._validating.is_set():
+                    self.capture.trace_state_functions()
+                if not self._validating.is_set():
+                    self.traced_ahead = trace_validation_ahead(self.model, self.capture.traced_quietly)
         except Exception:  # noqa: BLE001
             self.traced_ahead = False
 

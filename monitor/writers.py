@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from monitor import storage
 from monitor.drawing import DrawingProcess, drawing_lanes
+from monitor.gil import quick_handover
 from monitor.picture_budget import PictureBudget
 from monitor.runfiles.event_files import EventFileWriter, RecordedEvents
 
@@ -339,7 +340,8 @@ class SummaryWriters:
                 index, prepare = self._ready.popleft()
                 self._order.release()
                 try:
-                    self._in_turn(index, prepare)
+                    with quick_handover():  # beside the training loop, whose Python waits for the GIL
+                        self._in_turn(index, prepare)
                 finally:
                     self._order.acquire()
                     self._idle += 1

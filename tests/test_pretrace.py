@@ -2,15 +2,18 @@
 validation pass uses that trace, counts what it would have counted, and a trace that meets
 anything unusual is thrown away so the pass says what it says as ever."""
 
+import sys
 import warnings
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix
 
 from callbacks.validation_capture import ValidationCaptureCallback
 from monitor.capture import EvaluationCapture
+from monitor.gil import HANDOVER_S
 from monitor.pretrace import _closure, _empty_dataset, trace_validation_ahead
 from tests.helpers import tiny_data, tiny_model
 from tests.test_heads import BlindModel, subclassed
@@ -100,9 +103,24 @@ def test_a_fit_traces_its_validation_step_ahead_and_its_passes_use_that_trace():
         def on_test_end(self, logs=None):
             passes.append((_tracings(self.model), capture.capture.read().count))
 
-    model.fit(x[:128], y[:128], validation_data=(x[128:], y[128:]), batch_size=32, epochs=2, verbose=0,
-              callbacks=[capture, _WaitForTheTraceAhead(capture), Count()])
+    intervals, trace_state_functions = [], capture.capture.trace_state_functions
+
+    def traced_seeing_the_interval():
+        intervals.append(sys.getswitchinterval())
+        trace_state_functions()
+
+    capture.capture.trace_state_functions = traced_seeing_the_interval
+    found = sys.getswitchinterval()
+    sys.setswitchinterval(0.003)
+    try:
+        model.fit(x[:128], y[:128], validation_data=(x[128:], y[128:]), batch_size=32, epochs=2, verbose=0,
+                  callbacks=[capture, _WaitForTheTraceAhead(capture), Count()])
+        after = sys.getswitchinterval()
+    finally:
+        sys.setswitchinterval(found)
     assert capture.traced_ahead is True
+    # the trace ran with the GIL handed back sooner (monitor.gil); the interval is back after the fit
+    assert intervals == [pytest.approx(HANDOVER_S)] and after == pytest.approx(0.003)
     # traced before the first pass began, never again; 72 rows counted each epoch
     assert passes == [1, (1, 72), 1, (1, 72)]
     pred = model.predict(x[128:], verbose=0).argmax(1)
