@@ -91,10 +91,11 @@ def _reacquire_latency_ms(inside: bool) -> float:
 
 def test_the_thread_waiting_for_the_gil_gets_it_sooner(interval):
     """The mechanism itself: beside a thread running Python, a thread back from a sleep waits about
-    the switch interval (8 ms here) for the GIL, and about HANDOVER_S (0.5 ms) inside."""
-    sys.setswitchinterval(0.008)
+    the switch interval (20 ms here) for the GIL, and about HANDOVER_S (0.5 ms) inside. Compared as
+    a ratio: on a busy machine both include the time the holder waits for a core."""
+    sys.setswitchinterval(0.02)
     before = _reacquire_latency_ms(False)
     with quick_handover():
         during = _reacquire_latency_ms(True)
-    assert before > 4.0, before
-    assert during < 2.5, during
+    assert before > 10.0, before
+    assert during < before / 4, (during, before)
