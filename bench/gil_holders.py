@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.gil_wait import _WAIT_OFFSET, _WAIT_SIZE, FUTEX, gil_state_address  # noqa: E402
+from bench.gil_wait import FUTEX, allow_sampling, gil_state_address, wait_range, waits_on_gil  # noqa: E402
 from bench.timing import add_worker_arguments, run_in_worker, served_as_worker  # noqa: E402
 
 
@@ -43,9 +43,8 @@ def sample(pid: int, tid: int, lo: int, hi: int, period_s: float) -> None:
     print("ready", flush=True)
     samples, waits, start = 0, [], time.perf_counter()
     while not stop.is_set():
-        fields = os.pread(fd, 128, 0).split(maxsplit=2)
         samples += 1
-        if fields and fields[0] == str(FUTEX).encode() and lo <= int(fields[1], 16) < hi:
+        if waits_on_gil(os.pread(fd, 128, 0), lo, hi):
             waits.append((time.time(), _running(pid, tid)))
         time.sleep(period_s)
     elapsed = time.perf_counter() - start
@@ -100,9 +99,11 @@ def worker(args) -> dict:
     state = gil_state_address()
     if state is None or FUTEX is None:
         raise SystemExit("the GIL's state was not found (Linux, CPython 3.11-3.12 only)")
+    allow_sampling()
+    lo, hi = wait_range(state)
     sampler = subprocess.Popen([sys.executable, __file__, "--sample", str(os.getpid()),
-                                str(threading.get_native_id()), str(state + _WAIT_OFFSET),
-                                str(state + _WAIT_OFFSET + _WAIT_SIZE)], stdout=subprocess.PIPE, text=True)
+                                str(threading.get_native_id()), str(lo), str(hi)],
+                               stdout=subprocess.PIPE, text=True)
     sampler.stdout.readline()
     model.fit(x[:4000], y[:4000], validation_data=(x[4000:], y[4000:]), batch_size=32, epochs=3,
               verbose=0, callbacks=[Phases(), *suite])

@@ -60,6 +60,29 @@ def gil_state_address() -> int | None:
     return None
 
 
+def wait_range(state: int) -> tuple[int, int]:
+    """The addresses [lo, hi) a thread waiting for the GIL sleeps on, in the `_gil_runtime_state`
+    at `state`."""
+    lo = state + _WAIT_OFFSET
+    return lo, lo + _WAIT_SIZE
+
+
+def allow_sampling() -> None:
+    """Let a process that is not our ancestor (the sampler, our child) read our threads' state
+    (Yama's ptrace_scope 1)."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PTRACER, ctypes.c_ulong(PR_SET_PTRACER_ANY), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def waits_on_gil(syscall: bytes, lo: int, hi: int) -> bool:
+    """Whether a thread whose `/proc/<pid>/task/<tid>/syscall` reads `syscall` sleeps in futex on
+    an address in [lo, hi): waits for the GIL."""
+    fields = syscall.split(maxsplit=2)
+    return bool(fields) and fields[0] == str(FUTEX).encode() and lo <= int(fields[1], 16) < hi
+
+
 def switches(state: int | None) -> int | None:
     """The interpreter's count of GIL hand-overs so far."""
     return None if state is None else ctypes.c_uint64.from_address(state + _SWITCH_NUMBER_OFFSET).value
@@ -82,14 +105,11 @@ class GilWaitSampler:
         if self._state is None or FUTEX is None:
             self.why = "the GIL's state was not found (Linux, CPython 3.11-3.12 only)"
             return self
-        try:  # let a process that is not our ancestor read our threads (Yama ptrace_scope 1)
-            ctypes.CDLL(None).prctl(PR_SET_PTRACER, ctypes.c_ulong(PR_SET_PTRACER_ANY), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
-        lo = self._state + _WAIT_OFFSET
+        allow_sampling()
+        lo, hi = wait_range(self._state)
         self._proc = subprocess.Popen(
             [sys.executable, __file__, str(os.getpid()), str(threading.get_native_id()), str(lo),
-             str(lo + _WAIT_SIZE), str(self.period_s)], stdout=subprocess.PIPE, text=True)
+             str(hi), str(self.period_s)], stdout=subprocess.PIPE, text=True)
         self._proc.stdout.readline()  # "ready": sampling has begun
         self._switches = switches(self._state)
         return self
@@ -113,7 +133,6 @@ def sample(pid: int, tid: int, lo: int, hi: int, period_s: float) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     counts = {"samples": 0, "gil_samples": 0}
-    futex = str(FUTEX)
     try:
         fd = os.open(f"/proc/{pid}/task/{tid}/syscall", os.O_RDONLY)
     except OSError as err:
@@ -123,12 +142,12 @@ def sample(pid: int, tid: int, lo: int, hi: int, period_s: float) -> None:
     start = time.perf_counter()
     while not stop.is_set():
         try:
-            fields = os.pread(fd, 128, 0).split(maxsplit=2)
+            syscall = os.pread(fd, 128, 0)
         except OSError as err:
             counts["error"] = str(err)
             break
         counts["samples"] += 1
-        if fields and fields[0] == futex.encode() and lo <= int(fields[1], 16) < hi:
+        if waits_on_gil(syscall, lo, hi):
             counts["gil_samples"] += 1
         time.sleep(period_s)
     counts["elapsed_s"] = time.perf_counter() - start

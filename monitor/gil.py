@@ -38,12 +38,12 @@ class _Handover:
         self._set: float | None = None
 
     @contextmanager
-    def quick(self, interval: float = HANDOVER_S):
+    def quick(self):
         with self._lock:
             if self._users == 0:
                 self._found, self._set = sys.getswitchinterval(), None
-                if self._found > interval:  # a smaller one (the user's) is left as it is
-                    sys.setswitchinterval(interval)
+                if self._found > HANDOVER_S:  # a smaller one (the user's) is left as it is
+                    sys.setswitchinterval(HANDOVER_S)
                     self._set = sys.getswitchinterval()  # as CPython keeps it (whole microseconds)
             self._users += 1
         try:
