@@ -100,11 +100,10 @@ class ExplanationsCallback(ValidationSummaryCallback):
 
     def _trace_while_training(self) -> None:
         """Build the model's Grad-CAM and trace its pass on one blank image while the first epoch
-        trains (about 0.3 s that the first epoch's end would otherwise spend on the training
-        thread), once training has taken its first step and the capture's own trace ahead has
-        ended. Quiet: whatever fails here is tried again, and said, at the epoch's end."""
+        trains (0.2-0.4 s that the first epoch's end would otherwise spend on the training
+        thread), once training has taken its first step. Quiet: whatever fails here is tried again,
+        and said, at the epoch's end."""
         wait_for_first_step(self.model)
-        self.source.wait_for_trace_ahead()  # one tracing thread at a time beside training
         with self._building, quick_handover():
             try:
                 cam = self._build_cam()

@@ -54,8 +54,6 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
         self.seconds_on_training_thread = 0.0  # resetting and reading the state
         self.traced_ahead: bool | None = None  # the validation step traced ahead? (None: not tried)
         self._ahead: threading.Thread | None = None
-        self._ahead_done = threading.Event()  # no trace ahead running (set: none started, or it ended)
-        self._ahead_done.set()
         self._validating = threading.Event()  # the validation pass began: too late to trace ahead
 
     def fail(self, what: str, error: BaseException) -> None:
@@ -78,7 +76,6 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
             self.fail("cannot attach to the model's validation pass", err)
             return
         self._validating.clear()
-        self._ahead_done.clear()
         self._ahead = threading.Thread(target=self._trace_ahead, name="capture-trace", daemon=True)
         self._ahead.start()
 
@@ -94,15 +91,6 @@ class ValidationCaptureCallback(keras.callbacks.Callback):
                     self.traced_ahead = trace_validation_ahead(self.model, self.capture.traced_quietly)
         except Exception:  # noqa: BLE001
             self.traced_ahead = False
-        finally:
-            self._ahead_done.set()
-
-    def wait_for_trace_ahead(self) -> None:
-        """Return once the trace ahead of the first validation pass has ended (at once when none
-        runs). Other tracing beside the first epoch waits for it: one thread at a time then competes
-        with the training thread for the GIL, and the validation pass's trace, needed first, is
-        done first."""
-        self._ahead_done.wait()
 
     def _join_ahead(self) -> None:
         self._validating.set()
