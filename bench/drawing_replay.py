@@ -31,6 +31,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.timing import baseline_tree  # noqa: E402  (needs ROOT on sys.path; no Keras)
+
 _HEADER = struct.Struct("<Q")
 
 
@@ -154,11 +159,8 @@ def main(argv=None) -> None:
         Path(out).write_text(json.dumps(replay(root, recording, pixels[0] if pixels else None)))
         return
     work = Path(tempfile.mkdtemp(prefix="drawing-replay-"))
-    baseline = work / "baseline"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline),
-                    args.baseline_rev], check=True)
     rows = []
-    try:
+    with baseline_tree(args.baseline_rev) as baseline:
         for c in args.classes:
             recording = work / f"requests_{c}.bin"
             print(f"C={c}: recording {record_in_worker(c, args.epochs, recording)} requests", file=sys.stderr)
@@ -171,8 +173,6 @@ def main(argv=None) -> None:
             same = (different_pixels(str(work / f"baseline_{c}.npz"), str(work / f"current_{c}.npz"))
                     if args.check_pixels else None)
             rows.extend(_rows(c, runs, same))
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)], check=False)
     table = markdown(rows, args.baseline_rev)
     print(table)
     if args.out:

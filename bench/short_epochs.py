@@ -62,9 +62,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -76,10 +74,12 @@ from bench.gil_wait import GilWaitSampler  # noqa: E402  (needs ROOT on sys.path
 from bench.timing import (  # noqa: E402
     add_tf_data_autotune_argument,
     add_worker_arguments,
+    baseline_tree,
     run_in_worker,
     served_as_worker,
     tf_data_autotune_off,
     timed,
+    use_suite_of,
 )
 
 WAYS = ("none", "keras-tb", "suite", "suite-every-epoch", "suite-cold", "suite-thread", "suite-no-pictures",
@@ -91,9 +91,7 @@ TARGETS = {"fit_ratio": 1.05, "thread_ms_per_epoch": 10.0}
 def worker(args) -> dict:
     """One fit of one way; returns its figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.suite_root:  # way suite@REV: that tree's suite (its drawing process too: the working directory)
-        sys.path.insert(0, args.suite_root)
-        os.chdir(args.suite_root)
+    use_suite_of(args.suite_root)  # way suite@REV: that tree's suite (its drawing process too)
     if args.tf_data_autotune == "off":
         tf_data_autotune_off()
     import keras
@@ -333,14 +331,10 @@ def main(argv=None) -> None:
     if served_as_worker(args, worker):
         return
     ways = [w for w in WAYS if w in ("none", "keras-tb") or w in args.ways]
-    baseline = None
     if args.baseline_rev:
         ways.insert(ways.index("keras-tb") + 1, f"suite@{args.baseline_rev}")
-        baseline = Path(tempfile.mkdtemp(prefix="short-epochs-")) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline),
-                        args.baseline_rev], check=True)
     results: dict[int, dict[str, list]] = {c: {w: [] for w in ways} for c in args.classes}
-    try:
+    with baseline_tree(args.baseline_rev) as baseline:
         for r in range(args.repeats):  # repeats outermost: a slow spell of the machine hits every C alike
             for c in args.classes:
                 for way in ways:
@@ -350,10 +344,6 @@ def main(argv=None) -> None:
                     print(f"repeat {r + 1} C={c} {way}: {time.time() - start:.0f} s "
                           f"(fit {done['fit_s']:.2f} s, "
                           f"stolen {done.get('stolen_s', 0):.2f} s)", file=sys.stderr, flush=True)
-    finally:
-        if baseline is not None:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
-                           check=False)
     rows = summarise(results, args.epochs)
     table = markdown(rows)
     print(table)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,9 +28,11 @@ if str(ROOT) not in sys.path:
 
 from bench.timing import (  # noqa: E402
     add_worker_arguments,
+    baseline_tree,
     run_in_worker,
     served_as_worker,
     tf_data_autotune_off,
+    use_suite_of,
 )
 
 WAYS = ("none", "suite")
@@ -93,9 +93,7 @@ class ThreadCpuSampler:
 
 def worker(args) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.suite_root:  # way suite@REV: that tree's suite
-        sys.path.insert(0, args.suite_root)
-        os.chdir(args.suite_root)
+    use_suite_of(args.suite_root)  # way suite@REV: that tree's suite
     tf_data_autotune_off()
     from bench.timing import random_classifier
     from callbacks import close_suite, monitoring_callbacks
@@ -145,11 +143,7 @@ def main(argv=None) -> None:
     if served_as_worker(args, worker):
         return
     ways = [*WAYS, *([f"suite@{args.baseline_rev}"] if args.baseline_rev else [])]
-    baseline = Path(tempfile.mkdtemp(prefix="thread-cpu-")) / "baseline"
-    if args.baseline_rev:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline),
-                        args.baseline_rev], check=True)
-    try:
+    with baseline_tree(args.baseline_rev) as baseline:
         for c in args.classes:
             runs: dict[str, list[dict]] = {w: [] for w in ways}
             for r in range(args.repeats):
@@ -159,11 +153,6 @@ def main(argv=None) -> None:
                         "--way", way.split("@")[0], "--num-classes", str(c), "--epochs", str(args.epochs),
                         "--train", str(args.train), "--val", str(args.val), *root], f"{way} {c} #{r}"))
             print(f"\n{c} classes, {args.repeats} repeats, {args.epochs} epochs\n\n{table(runs)}", flush=True)
-    finally:
-        if args.baseline_rev:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline)],
-                           check=False)
-
 
 if __name__ == "__main__":
     main()

@@ -4,10 +4,12 @@ Keras), and timing and building inside the workers (which do)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +26,29 @@ def run_in_worker(script: str, args: list[str], label: str) -> dict:
         if proc.returncode != 0:
             raise SystemExit(f"worker {label} failed:\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text())
+
+
+@contextmanager
+def baseline_tree(rev: str | None):
+    """Commit `rev` checked out (`git worktree`, detached) into a temporary directory, removed on
+    leaving; yields its path (None, and nothing checked out, when `rev` is None)."""
+    if rev is None:
+        yield None
+        return
+    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev], check=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+
+
+def use_suite_of(root: str | None) -> None:
+    """In a worker of a way "suite@REV": import REV's tree (`root`) before this one, and run from it
+    (the drawing process starts from the working directory). Nothing when `root` is None."""
+    if root:
+        sys.path.insert(0, root)
+        os.chdir(root)
 
 
 def add_worker_arguments(parser) -> None:
