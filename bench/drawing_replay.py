@@ -51,9 +51,10 @@ def record(num_classes: int, epochs: int, out: Path) -> int:
     requests = []
     ask = drawing.DrawingProcess._ask
 
-    def recording_ask(self, payload, name):
-        requests.append(payload)
-        return ask(self, payload, name)
+    def recording_ask(self, lane, payload, name, *args, **kwargs):
+        if name != "fork":  # `widen`'s requests to the child to fork: no picture
+            requests.append(payload)
+        return ask(self, lane, payload, name, *args, **kwargs)
 
     drawing.DrawingProcess._ask = recording_ask
     with tempfile.TemporaryDirectory() as run_dir:
