@@ -99,19 +99,16 @@ class ExplanationsCallback(ValidationSummaryCallback):
         super().on_train_end(logs)
 
     def _trace_while_training(self) -> None:
-        """Build the model's Grad-CAM while the first epoch trains, once training has taken its first
-        step, and trace what the epochs' ends will run: the weight snapshot (the passes over it start
-        eager, `monitor.gradcam.EAGER_PASSES`), or under tf.distribute the pass itself (0.2-0.4 s that
-        the first epoch's end would otherwise spend on the training thread). Quiet: whatever fails
-        here is tried again, and said, at the epoch's end."""
+        """Build the model's Grad-CAM and trace its pass on one blank image while the first epoch
+        trains (0.2-0.4 s that the first epoch's end would otherwise spend on the training
+        thread), once training has taken its first step. Quiet: whatever fails here is tried again,
+        and said, at the epoch's end."""
         wait_for_first_step(self.model)
         with self._building, quick_handover():
             try:
                 cam = self._build_cam()
-                if cam.can_snapshot:
-                    cam.snapshot()
-                else:
-                    cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]))
+                cam.maps(np.zeros((1, *cam.input_shape), np.float32), np.array([[0, -1]]),
+                         cam.snapshot() if cam.can_snapshot else None)  # the pass the epochs' ends use
             except Exception:  # noqa: BLE001
                 return
             if self.cam is None and self.off is None:

@@ -38,10 +38,6 @@ PASS_THROUGH = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.
                 keras.layers.SpatialDropout2D, keras.layers.GaussianDropout, keras.layers.GaussianNoise,
                 keras.layers.AlphaDropout, keras.layers.ActivityRegularization)
 LOGITS, PROBABILITY = "logit", "probability"
-# Passes over a snapshot run eagerly until this many have run; the next one traces the pass. A trace
-# costs about as much CPU as five eager passes (and holds the GIL throughout), so a short fit never
-# traces, and a long one pays at most that much more.
-EAGER_PASSES = 5
 
 
 class NoSpatialLayer(ValueError):
@@ -181,7 +177,6 @@ class GradCam:
             self._model = keras.Model(model.inputs, [graph_output(model, index, layer), source])
         self._input = (tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype)
         self._functions: dict[tuple, object] = {}  # one traced pass per number of classes per image
-        self.eager_passes = 0  # passes over a snapshot run eagerly so far (see EAGER_PASSES)
         self._weights = list(model.weights)  # what a snapshot holds: every weight the pass reads
         self._read = None
         # Off the training thread only outside tf.distribute (where a pass is a replica function).
@@ -210,10 +205,6 @@ class GradCam:
             return np.zeros((0, classes.shape[1], 0, 0), np.float32)
         k = classes.shape[1]
         key = (k, weights is not None)
-        if weights is not None and key not in self._functions and self.eager_passes < EAGER_PASSES:
-            self.eager_passes += 1
-            maps = self._compute_at(tf.cast(images, self._input[1]), tf.constant(classes, tf.int32), weights)
-            return np.where(classes[:, :, None, None] >= 0, maps.numpy(), 0.0).astype(np.float32)
         if key not in self._functions:  # any number of images: traced once
             shape, dtype = self._input
             signature = [tf.TensorSpec((None, *shape), dtype), tf.TensorSpec((None, k), tf.int32)]

@@ -21,7 +21,7 @@ from PIL import Image
 from callbacks import close_suite, monitoring_callbacks
 from callbacks.explanations import ExplanationsCallback
 from monitor import models
-from monitor.gradcam import EAGER_PASSES, LOGITS, PROBABILITY, GradCam, NoSpatialLayer, spatial_layer
+from monitor.gradcam import LOGITS, PROBABILITY, GradCam, NoSpatialLayer, spatial_layer
 from monitor.render import png_size
 from monitor.render.explanations import ExplanationGridRenderer, max_items, upsample
 from monitor.runfiles import record
@@ -293,29 +293,6 @@ def test_maps_of_a_weight_snapshot_are_those_of_the_weights_when_it_was_taken():
     model.fit(x, y, epochs=2, verbose=0)
     assert not np.array_equal(cam.maps(x[:16], classes), live)  # the live weights moved on
     assert np.array_equal(cam.maps(x[:16], classes, snapshot), taken)
-
-
-def test_passes_over_a_snapshot_start_eager_then_trace_the_same_maps():
-    """The first EAGER_PASSES passes over a snapshot run eagerly (no trace beside a short fit's
-    training); the next one traces the pass: the same maps, to the bit."""
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(1)
-    x = rng.random((40, 16, 16, 3), dtype=np.float32)
-    y = rng.integers(0, 3, 40)
-    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(6, 3, activation="relu"),
-                              keras.layers.MaxPooling2D(), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=1, verbose=0)
-    cam = GradCam(model, spatial_layer(model))
-    classes = np.stack([y[:12], np.where(np.arange(12) % 2 == 0, (y[:12] + 1) % 3, -1)], axis=1)
-    snapshot = cam.snapshot()
-    eager = [cam.maps(x[:12], classes, snapshot) for _ in range(EAGER_PASSES)]
-    assert cam.eager_passes == EAGER_PASSES and not cam._functions
-    traced = cam.maps(x[:12], classes, snapshot)
-    assert len(cam._functions) == 1 and cam.eager_passes == EAGER_PASSES
-    assert all(np.array_equal(e, traced) for e in eager)
-    assert (traced[:, 0].max(axis=(1, 2)) > 0).mean() > 0.5 and not traced[1::2, 1].any()
 
 
 # -- the suite ------------------------------------------------------------------------------------
