@@ -9,7 +9,7 @@ showed at stop 38: the last epoch's pictures took 0.37 CPU s of the child at 10 
 1,000, on two lanes, and the wait at the end was 0.26-0.30 s and 0.47 s.
 
     .venv/bin/python bench/end_timeline.py --classes 10
-    .venv/bin/python bench/end_timeline.py --classes 1000 --root /tmp/other-checkout   # another tree's suite
+    .venv/bin/python bench/end_timeline.py --classes 1000 --baseline-rev ae4bc3d   # that commit's suite
 """
 
 from __future__ import annotations
@@ -21,6 +21,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.timing import baseline_tree, use_suite_of  # noqa: E402  (needs ROOT on sys.path; no Keras)
 
 
 def _instrument(callbacks, writers, log: list, now) -> None:
@@ -67,19 +73,21 @@ def _instrument(callbacks, writers, log: list, now) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
-                   help="the tree whose suite runs (default: this one)")
+    p.add_argument("--baseline-rev", help="time the suite of this commit instead of this tree's")
     args = p.parse_args(argv)
+    with baseline_tree(args.baseline_rev) as baseline:
+        timeline(args.classes, baseline)
+
+
+def timeline(c: int, suite_root: Path | None) -> None:
+    """One fit with the suite (`suite_root`'s, else this tree's), its end printed as a timeline."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    use_suite_of(str(suite_root) if suite_root else None)
     from bench.timing import random_classifier, tf_data_autotune_off, validation_timer
-    sys.path.insert(0, str(args.root.resolve()))
-    os.chdir(args.root)
     tf_data_autotune_off()
     from callbacks import close_suite, monitoring_callbacks
     from callbacks.base import ValidationSummaryCallback
 
-    c = args.classes
     x, y, model = random_classifier("simple", c, 8000)
     callbacks = monitoring_callbacks([f"class_{i:04d}" for i in range(c)], tempfile.mkdtemp())
     writers = next(cb.writers for cb in callbacks if isinstance(cb, ValidationSummaryCallback))

@@ -154,5 +154,6 @@ def main(argv=None) -> None:
                         "--train", str(args.train), "--val", str(args.val), *root], f"{way} {c} #{r}"))
             print(f"\n{c} classes, {args.repeats} repeats, {args.epochs} epochs\n\n{table(runs)}", flush=True)
 
+
 if __name__ == "__main__":
     main()
