@@ -101,6 +101,8 @@ def timeline(c: int, suite_root: Path | None) -> None:
     done, last = time.perf_counter() - origin, val_ends[-1] - origin
     print(f"{c} classes: the wait at the end (the last validation pass's end to close_suite's) "
           f"{done - last:.3f} s")
+    if not any(what.startswith("draw ") for _, _, what, _ in log):  # the hooks above reach private methods
+        print("no drawing was timed: has DrawingProcess.call or ._count changed?", file=sys.stderr)
     print("start s, end s, seconds, thread, what (times from the last validation pass's end)")
     for start, end, what, thread in sorted(log):
         if end > last - 0.05 and (end - start > 0.0005 or what.startswith("  ")):
