@@ -10,9 +10,8 @@ between the phases). Per classes and way it prints the medians over the repeats 
   traces of the capture and of Grad-CAM beside training, the first validation pass traced with the
   capture);
 - epoch 2: the first epoch's pictures, drawn beside its training;
-- each later epoch (median over epochs 3..E-1 and the last one's phases): what the suite costs every
-  epoch once started (the capture's ops in each validation step, the hooks, the pictures the
-  budget draws);
+- each later epoch (median over epochs 3..E): what the suite costs every epoch once started (the
+  capture's ops in each validation step, the hooks, the pictures the budget draws);
 - the end and the rest;
 - **once**: the fit's extra seconds less E times the per-epoch extra: with these two, a fit of E
   epochs of T seconds costs about 1 + per-epoch / T + once / (E * T) of a plain one (a model; with
@@ -32,19 +31,18 @@ from pathlib import Path
 
 
 def pair_parts(suite: dict, none: dict) -> dict:
-    """One repeat's extra seconds, suite minus plain, phase by phase."""
+    """One repeat's extra seconds, suite minus plain, phase by phase (3 epochs or more: `main` checks)."""
     epochs = len(none["train_s"])
     train = [s - n for s, n in zip(suite["train_s"], none["train_s"], strict=True)]
     val = [s - n for s, n in zip(suite["val_s"], none["val_s"], strict=True)]
     end = (suite["fit_s"] - suite["end_of_last_epoch_s"]) - (none["fit_s"] - none["end_of_last_epoch_s"])
     fit = suite["fit_s"] - none["fit_s"]
-    later = [t + v for t, v in zip(train[2:], val[2:], strict=True)]
-    per_epoch = statistics.median(later) if later else float("nan")
-    plain_epoch = statistics.median(t + v for t, v in zip(none["train_s"][2:] or none["train_s"],
-                                                          none["val_s"][2:] or none["val_s"], strict=True))
-    return {"fit": fit, "epoch1": train[0] + val[0], "epoch2": train[1] + val[1] if epochs > 1 else 0.0,
-            "later": per_epoch, "end": end, "rest": fit - sum(train) - sum(val) - end,
-            "once": fit - epochs * per_epoch, "plain_epoch": plain_epoch, "plain_fit": none["fit_s"]}
+    per_epoch = statistics.median(t + v for t, v in zip(train[2:], val[2:], strict=True))
+    plain = zip(none["train_s"][2:], none["val_s"][2:], strict=True)
+    plain_epoch = statistics.median(t + v for t, v in plain)
+    return {"fit": fit, "epoch1": train[0] + val[0], "epoch2": train[1] + val[1], "later": per_epoch,
+            "end": end, "rest": fit - sum(train) - sum(val) - end, "once": fit - epochs * per_epoch,
+            "plain_epoch": plain_epoch, "plain_fit": none["fit_s"]}
 
 
 def summarise(raw: dict) -> list[dict]:
@@ -54,8 +52,7 @@ def summarise(raw: dict) -> list[dict]:
         none = ways["none"]
         for way in (w for w in ways if w.startswith("suite")):
             parts = [pair_parts(s, n) for s, n in zip(ways[way], none, strict=True)]
-            row = {"classes": int(classes), "way": way, "repeats": len(parts),
-                   "epochs": len(none[0]["train_s"])}
+            row = {"classes": int(classes), "way": way, "repeats": len(parts)}
             for key in parts[0]:
                 values = [p[key] for p in parts]
                 row[key] = statistics.median(values)
